@@ -1,0 +1,97 @@
+//! Builds and runs the server: connect and migrate the store, load the keys, bind the listener,
+//! serve until asked to stop, then drain in-flight requests.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+use crate::config::ServeConfig;
+use crate::http::{AppState, router};
+use crate::provisioning::Provisioner;
+use crate::provisioning::tokens::Keys;
+use crate::scim::schema::Registry;
+use crate::store::Store;
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    address: SocketAddr,
+}
+
+impl Application {
+    /// Connects, migrates and binds; the returned application is ready to [`run`](Self::run).
+    pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
+        let registry = Arc::new(
+            Registry::load()
+                .map_err(anyhow::Error::msg)
+                .context("loading schemas")?,
+        );
+        let store = Store::connect(&config.database_url)
+            .await
+            .context("connecting to the database")?;
+        store.migrate().await.context("applying migrations")?;
+        let keys = Keys::load(&store, config.jwt_secret.as_deref())
+            .await
+            .context("loading the signing key")?;
+        let listener = TcpListener::bind(&config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        let address = listener.local_addr()?;
+        let state = AppState {
+            provisioner: Provisioner::new(store, registry),
+            keys,
+            config: Arc::new(config),
+        };
+        Ok(Application {
+            listener,
+            state,
+            address,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let store = self.state.provisioner.store.clone();
+        axum::serve(self.listener, router(self.state))
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        store.close().await;
+        Ok(())
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+}

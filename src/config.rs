@@ -1,0 +1,63 @@
+//! Configuration of the server, from flags and environment (`SWITCHBOARD_*`, `DATABASE_URL`).
+//! Secrets never appear in `Debug` output.
+
+use std::fmt;
+
+/// What `switchboard serve` runs with.
+#[derive(Clone)]
+pub struct ServeConfig {
+    /// Address to listen on, e.g. `127.0.0.1:8080` (port 0 picks a free port).
+    pub listen: String,
+    /// Database URL: `sqlite://PATH` or `postgres://…`.
+    pub database_url: String,
+    /// Public base URL (scheme and host) used in `Location` and `meta.location`; derived from the
+    /// request's `Host` when unset.
+    pub public_url: Option<String>,
+    /// JWT signing secret; when unset, one is generated on first start and kept in the database.
+    pub jwt_secret: Option<String>,
+}
+
+impl fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("listen", &self.listen)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("public_url", &self.public_url)
+            .field(
+                "jwt_secret",
+                &self.jwt_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// A database URL with any password replaced, for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://sb:s3cret@db:5432/x"),
+            "postgres://sb:***@db:5432/x"
+        );
+        assert_eq!(
+            redact_url("sqlite://data/switchboard.db"),
+            "sqlite://data/switchboard.db"
+        );
+    }
+}

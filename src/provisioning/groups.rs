@@ -1,0 +1,562 @@
+//! Groups and membership. Members are rows of their own: a change of membership writes only the
+//! rows that change, so adding one member to a large group costs one insert, and a full member
+//! list (a PUT) is applied as a difference against the current one.
+
+use std::collections::HashSet;
+
+use serde_json::{Map, Value, json};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::audit;
+use super::render;
+use super::users::Rendered;
+use super::{Context, Error, Precondition, Provisioner, Result, parse_id};
+use crate::scim::error::ScimError;
+use crate::scim::list::ListQuery;
+use crate::scim::patch::{self, MemberChange};
+use crate::scim::projection::Projection;
+use crate::scim::resource::{self, Document};
+use crate::scim::schema::ResourceType;
+use crate::store::{GroupRecord, SortSpec, StoreError, Tx, now_micros};
+
+/// Longest accepted group `displayName`, in characters.
+pub const MAX_DISPLAY_NAME: usize = 128;
+
+/// What a write did to the membership, for the audit trail.
+#[derive(Debug, Default)]
+struct MembershipDelta {
+    added: Vec<Uuid>,
+    removed: u64,
+    removed_ids: Vec<Uuid>,
+}
+
+impl MembershipDelta {
+    fn changed(&self) -> bool {
+        !self.added.is_empty() || self.removed > 0
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "added": self.added.iter().map(Uuid::to_string).collect::<Vec<_>>(),
+            "removed": self.removed,
+            "removedIds": self.removed_ids.iter().map(Uuid::to_string).collect::<Vec<_>>(),
+        })
+    }
+}
+
+fn unique_violation(display_name: &str) -> impl Fn(StoreError) -> Error + '_ {
+    move |e| match e {
+        StoreError::Unique("groups_display_name_key") => {
+            Error::Scim(ScimError::uniqueness(format!(
+                "a group named '{display_name}' already exists in this account; find it with filter=displayName eq \"{display_name}\""
+            )))
+        }
+        other => Error::Store(other),
+    }
+}
+
+/// Splits the member list out of a group document and derives the columns.
+fn prepare(doc: &mut Document) -> Result<(String, Option<String>, Vec<Value>)> {
+    let members = match doc.remove("members") {
+        Some(Value::Array(items)) => items,
+        _ => Vec::new(),
+    };
+    let display_name = doc
+        .get("displayName")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if display_name.trim().is_empty() {
+        return Err(ScimError::invalid_value("'displayName' must not be empty").into());
+    }
+    if display_name.chars().count() > MAX_DISPLAY_NAME {
+        return Err(ScimError::invalid_value(format!(
+            "'displayName' is longer than {MAX_DISPLAY_NAME} characters"
+        ))
+        .into());
+    }
+    let external_id = doc
+        .get("externalId")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Ok((display_name, external_id, members))
+}
+
+impl Provisioner {
+    fn wants_members(&self, rt: &ResourceType, projection: &Projection) -> bool {
+        self.registry
+            .core_schema(rt)
+            .and_then(|s| s.attribute("members"))
+            .is_some_and(|a| projection.wants(None, a))
+    }
+
+    async fn render_group(
+        &self,
+        tx: &mut Tx,
+        ctx: &Context,
+        record: &GroupRecord,
+        projection: &Projection,
+        rt: &ResourceType,
+    ) -> Result<Rendered> {
+        let members = if self.wants_members(rt, projection) {
+            Some(
+                tx.members_of_groups(ctx.principal.account_id, &[record.id])
+                    .await?,
+            )
+        } else {
+            None
+        };
+        let full = render::group(&ctx.scim_base, record, members.as_deref());
+        let location = format!("{}/Groups/{}", ctx.scim_base, record.id);
+        Ok(Rendered {
+            resource: projection.apply(&self.registry, rt, full),
+            version: record.version,
+            location,
+        })
+    }
+
+    /// Resolves member values to user ids of the account; anything else is refused whole.
+    async fn resolve_members(
+        &self,
+        tx: &mut Tx,
+        ctx: &Context,
+        members: &[Value],
+    ) -> Result<Vec<Uuid>> {
+        let mut ids = Vec::with_capacity(members.len());
+        let mut seen = HashSet::with_capacity(members.len());
+        for member in members {
+            let value = member
+                .get("value")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if let Some(kind) = member.get("type").and_then(Value::as_str) {
+                if kind.eq_ignore_ascii_case("Group") {
+                    return Err(ScimError::invalid_value(format!("member {value} has type Group: nested groups are not supported yet; members must be users")).into());
+                }
+                if !kind.eq_ignore_ascii_case("User") {
+                    return Err(ScimError::invalid_value(format!(
+                        "member {value} has type '{kind}'; the type of a member is User"
+                    ))
+                    .into());
+                }
+            }
+            let id = Uuid::parse_str(value).map_err(|_| {
+                ScimError::invalid_value(format!(
+                    "member '{value}' is not the id of a user of this account"
+                ))
+            })?;
+            if seen.insert(id) {
+                ids.push(id);
+            }
+        }
+        let found: HashSet<Uuid> = tx
+            .existing_user_ids(ctx.principal.account_id, &ids)
+            .await?
+            .into_iter()
+            .collect();
+        if let Some(missing) = ids.iter().find(|id| !found.contains(id)) {
+            return Err(ScimError::invalid_value(format!(
+                "member '{missing}' is not the id of a user of this account"
+            ))
+            .into());
+        }
+        Ok(ids)
+    }
+
+    async fn add_members(
+        &self,
+        tx: &mut Tx,
+        ctx: &Context,
+        group_id: Uuid,
+        ids: &[Uuid],
+        delta: &mut MembershipDelta,
+    ) -> Result<()> {
+        let rows: Vec<(Uuid, &str)> = ids.iter().map(|id| (*id, "User")).collect();
+        if tx
+            .add_members(ctx.principal.account_id, group_id, &rows)
+            .await?
+            > 0
+        {
+            delta.added.extend_from_slice(ids);
+        }
+        Ok(())
+    }
+
+    async fn replace_members(
+        &self,
+        tx: &mut Tx,
+        ctx: &Context,
+        group_id: Uuid,
+        wanted: &[Uuid],
+        delta: &mut MembershipDelta,
+    ) -> Result<()> {
+        let current: HashSet<Uuid> = tx
+            .member_ids(ctx.principal.account_id, group_id)
+            .await?
+            .into_iter()
+            .collect();
+        let wanted_set: HashSet<Uuid> = wanted.iter().copied().collect();
+        let to_remove: Vec<Uuid> = current.difference(&wanted_set).copied().collect();
+        let to_add: Vec<Uuid> = wanted
+            .iter()
+            .filter(|id| !current.contains(id))
+            .copied()
+            .collect();
+        if !to_remove.is_empty() {
+            delta.removed += tx
+                .remove_members(ctx.principal.account_id, group_id, &to_remove)
+                .await?;
+            delta.removed_ids.extend(to_remove);
+        }
+        if !to_add.is_empty() {
+            self.add_members(tx, ctx, group_id, &to_add, delta).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn create_group(
+        &self,
+        ctx: &Context,
+        body: &Value,
+        projection: &Projection,
+    ) -> Result<Rendered> {
+        let rt = self.resource_type("Group")?;
+        let mut doc = resource::normalize(&self.registry, rt, body)?;
+        let (display_name, external_id, members) = prepare(&mut doc)?;
+        let now = now_micros();
+        let record = GroupRecord {
+            id: Uuid::now_v7(),
+            account_id: ctx.principal.account_id,
+            display_name: display_name.clone(),
+            external_id,
+            doc: Json(doc),
+            created_at: now,
+            last_modified: now,
+            version: 1,
+        };
+        let mut tx = self.store.begin_write().await?;
+        let member_ids = self.resolve_members(&mut tx, ctx, &members).await?;
+        tx.insert_group(&record)
+            .await
+            .map_err(unique_violation(&display_name))?;
+        let mut delta = MembershipDelta::default();
+        self.add_members(&mut tx, ctx, record.id, &member_ids, &mut delta)
+            .await?;
+        let after = render::group(&ctx.scim_base, &record, None);
+        audit::record(
+            &mut tx,
+            ctx,
+            "group.create",
+            "Group",
+            &record.id.to_string(),
+            None,
+            Some(with_delta(after, &delta)),
+        )
+        .await?;
+        let rendered = self
+            .render_group(&mut tx, ctx, &record, projection, rt)
+            .await?;
+        tx.commit().await?;
+        Ok(rendered)
+    }
+
+    pub async fn get_group(
+        &self,
+        ctx: &Context,
+        id: &str,
+        projection: &Projection,
+    ) -> Result<Rendered> {
+        let rt = self.resource_type("Group")?;
+        let uuid = parse_id(id, "Group")?;
+        let mut tx = self.store.begin_read().await?;
+        let record = tx
+            .group(ctx.principal.account_id, uuid, false)
+            .await?
+            .ok_or_else(|| ScimError::not_found(format!("Group {id} not found")))?;
+        let rendered = self
+            .render_group(&mut tx, ctx, &record, projection, rt)
+            .await?;
+        tx.commit().await?;
+        Ok(rendered)
+    }
+
+    pub async fn list_groups(
+        &self,
+        ctx: &Context,
+        query: &ListQuery,
+        sort: Option<&SortSpec>,
+        projection: &Projection,
+    ) -> Result<(i64, Vec<Value>)> {
+        let rt = self.resource_type("Group")?;
+        let mut tx = self.store.begin_read().await?;
+        let (total, records) = tx
+            .list_groups(
+                &self.registry,
+                rt,
+                ctx.principal.account_id,
+                query.filter.as_ref(),
+                sort,
+                query.start_index - 1,
+                query.count,
+            )
+            .await?;
+        let wants_members = self.wants_members(rt, projection);
+        let members = if wants_members && !records.is_empty() {
+            let ids: Vec<Uuid> = records.iter().map(|r| r.id).collect();
+            tx.members_of_groups(ctx.principal.account_id, &ids).await?
+        } else {
+            Vec::new()
+        };
+        tx.commit().await?;
+        let resources = records
+            .iter()
+            .map(|record| {
+                let mine: Vec<_> = members
+                    .iter()
+                    .filter(|m| m.group_id == record.id)
+                    .cloned()
+                    .collect();
+                let full = render::group(
+                    &ctx.scim_base,
+                    record,
+                    wants_members.then_some(mine.as_slice()),
+                );
+                Value::Object(projection.apply(&self.registry, rt, full))
+            })
+            .collect();
+        Ok((total, resources))
+    }
+
+    pub async fn replace_group(
+        &self,
+        ctx: &Context,
+        id: &str,
+        body: &Value,
+        precondition: &Precondition,
+        projection: &Projection,
+    ) -> Result<Rendered> {
+        let rt = self.resource_type("Group")?;
+        let uuid = parse_id(id, "Group")?;
+        let mut doc = resource::normalize(&self.registry, rt, body)?;
+        let (display_name, external_id, members) = prepare(&mut doc)?;
+        let mut tx = self.store.begin_write().await?;
+        let existing = tx
+            .group(ctx.principal.account_id, uuid, true)
+            .await?
+            .ok_or_else(|| ScimError::not_found(format!("Group {id} not found")))?;
+        precondition.check(existing.version)?;
+        let wanted = self.resolve_members(&mut tx, ctx, &members).await?;
+        let mut delta = MembershipDelta::default();
+        self.replace_members(&mut tx, ctx, uuid, &wanted, &mut delta)
+            .await?;
+        let before = render::group(&ctx.scim_base, &existing, None);
+        let record = self
+            .save_group(
+                &mut tx,
+                existing,
+                doc,
+                display_name.clone(),
+                external_id,
+                delta.changed(),
+            )
+            .await
+            .map_err(|e| match e {
+                Error::Store(s) => unique_violation(&display_name)(s),
+                other => other,
+            })?;
+        if record.version != before_version(&before) {
+            let after = render::group(&ctx.scim_base, &record, None);
+            audit::record(
+                &mut tx,
+                ctx,
+                "group.replace",
+                "Group",
+                id,
+                Some(Value::Object(before)),
+                Some(with_delta(after, &delta)),
+            )
+            .await?;
+        }
+        let rendered = self
+            .render_group(&mut tx, ctx, &record, projection, rt)
+            .await?;
+        tx.commit().await?;
+        Ok(rendered)
+    }
+
+    /// Applies a PATCH. Returns the rendered group only when the caller asked for attributes;
+    /// otherwise `None` (the HTTP layer answers 204), so a membership change never reads the
+    /// member list.
+    pub async fn patch_group(
+        &self,
+        ctx: &Context,
+        id: &str,
+        body: &Value,
+        precondition: &Precondition,
+        projection: Option<&Projection>,
+    ) -> Result<Option<Rendered>> {
+        let rt = self.resource_type("Group")?;
+        let uuid = parse_id(id, "Group")?;
+        let operations = patch::parse_request(body)?;
+        let mut tx = self.store.begin_write().await?;
+        let existing = tx
+            .group(ctx.principal.account_id, uuid, true)
+            .await?
+            .ok_or_else(|| ScimError::not_found(format!("Group {id} not found")))?;
+        precondition.check(existing.version)?;
+        let mut doc = existing.doc.0.clone();
+        let changes = patch::apply(&self.registry, rt, &mut doc, &operations)?;
+        let mut doc = resource::normalize(&self.registry, rt, &Value::Object(doc))?;
+        let (display_name, external_id, _) = prepare(&mut doc)?;
+
+        let mut delta = MembershipDelta::default();
+        let account = ctx.principal.account_id;
+        for change in &changes {
+            match change {
+                MemberChange::Add(values) => {
+                    let ids = self.resolve_members(&mut tx, ctx, values).await?;
+                    self.add_members(&mut tx, ctx, uuid, &ids, &mut delta)
+                        .await?;
+                }
+                MemberChange::Remove(values) => {
+                    let ids: Vec<Uuid> = values
+                        .iter()
+                        .filter_map(|v| Uuid::parse_str(v).ok())
+                        .collect();
+                    delta.removed += tx.remove_members(account, uuid, &ids).await?;
+                    delta.removed_ids.extend(ids);
+                }
+                MemberChange::RemoveMatching(filter) => {
+                    delta.removed += tx
+                        .remove_members_matching(&self.registry, rt, account, uuid, filter)
+                        .await?;
+                }
+                MemberChange::RemoveAll => {
+                    delta.removed += tx.remove_all_members(account, uuid).await?;
+                }
+                MemberChange::ReplaceAll(values) => {
+                    let ids = self.resolve_members(&mut tx, ctx, values).await?;
+                    self.replace_members(&mut tx, ctx, uuid, &ids, &mut delta)
+                        .await?;
+                }
+            }
+        }
+        let before = render::group(&ctx.scim_base, &existing, None);
+        let record = self
+            .save_group(
+                &mut tx,
+                existing,
+                doc,
+                display_name.clone(),
+                external_id,
+                delta.changed(),
+            )
+            .await
+            .map_err(|e| match e {
+                Error::Store(s) => unique_violation(&display_name)(s),
+                other => other,
+            })?;
+        if record.version != before_version(&before) {
+            let after = render::group(&ctx.scim_base, &record, None);
+            audit::record(
+                &mut tx,
+                ctx,
+                "group.patch",
+                "Group",
+                id,
+                Some(Value::Object(before)),
+                Some(with_delta(after, &delta)),
+            )
+            .await?;
+        }
+        let rendered = match projection {
+            Some(projection) => Some(
+                self.render_group(&mut tx, ctx, &record, projection, rt)
+                    .await?,
+            ),
+            None => None,
+        };
+        tx.commit().await?;
+        Ok(rendered)
+    }
+
+    async fn save_group(
+        &self,
+        tx: &mut Tx,
+        existing: GroupRecord,
+        doc: Document,
+        display_name: String,
+        external_id: Option<String>,
+        members_changed: bool,
+    ) -> Result<GroupRecord> {
+        if existing.doc.0 == doc && !members_changed {
+            return Ok(existing);
+        }
+        let record = GroupRecord {
+            display_name,
+            external_id,
+            doc: Json(doc),
+            last_modified: now_micros().max(existing.last_modified + 1),
+            version: existing.version + 1,
+            ..existing
+        };
+        tx.update_group(&record).await?;
+        Ok(record)
+    }
+
+    pub async fn delete_group(
+        &self,
+        ctx: &Context,
+        id: &str,
+        precondition: &Precondition,
+    ) -> Result<()> {
+        let uuid = parse_id(id, "Group")?;
+        let mut tx = self.store.begin_write().await?;
+        let existing = tx
+            .group(ctx.principal.account_id, uuid, true)
+            .await?
+            .ok_or_else(|| ScimError::not_found(format!("Group {id} not found")))?;
+        precondition.check(existing.version)?;
+        let members = tx.member_ids(ctx.principal.account_id, uuid).await?;
+        let mut before = render::group(&ctx.scim_base, &existing, None);
+        before.insert(
+            "members".into(),
+            Value::Array(
+                members
+                    .iter()
+                    .map(|m| json!({"value": m.to_string()}))
+                    .collect(),
+            ),
+        );
+        tx.delete_group(ctx.principal.account_id, uuid).await?;
+        audit::record(
+            &mut tx,
+            ctx,
+            "group.delete",
+            "Group",
+            id,
+            Some(Value::Object(before)),
+            None,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn before_version(rendered: &Map<String, Value>) -> i64 {
+    rendered
+        .get("meta")
+        .and_then(|m| m.get("version"))
+        .and_then(Value::as_str)
+        .and_then(|v| v.trim_start_matches("W/").trim_matches('"').parse().ok())
+        .unwrap_or_default()
+}
+
+fn with_delta(mut rendered: Map<String, Value>, delta: &MembershipDelta) -> Value {
+    if delta.changed() {
+        rendered.insert("membershipChange".into(), delta.to_json());
+    }
+    Value::Object(rendered)
+}

@@ -1,0 +1,134 @@
+//! The platform's rules behind the SCIM surface: what creating, replacing, patching and deleting
+//! users and groups means, who may do it, and the audit trail of it. One transaction per request:
+//! every change and its audit event commit together or not at all.
+
+pub mod accounts;
+pub mod audit;
+pub mod groups;
+pub mod render;
+pub mod tokens;
+pub mod users;
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::scim::error::ScimError;
+use crate::scim::schema::{Registry, ResourceType};
+use crate::store::{ListError, Store, StoreError};
+
+/// The role a bearer token carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRole {
+    SuperAdmin,
+    Admin,
+}
+
+impl TokenRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenRole::SuperAdmin => "super-admin",
+            TokenRole::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "super-admin" => Some(TokenRole::SuperAdmin),
+            "admin" => Some(TokenRole::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// Who is calling, established from a verified token: every store call is scoped by
+/// `account_id` from here, never from the request.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub account_id: Uuid,
+    pub token_id: Uuid,
+    pub role: TokenRole,
+}
+
+/// Everything a provisioning operation needs to know about the request besides its body.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub principal: Principal,
+    pub request_id: Option<String>,
+    pub user_agent: Option<String>,
+    /// Absolute base of the SCIM endpoints, e.g. `https://scim.example.com/scim/v2`.
+    pub scim_base: String,
+}
+
+/// `If-Match` of the request (RFC 7644 §3.14), already parsed by the HTTP layer.
+#[derive(Debug, Clone, Default)]
+pub struct Precondition {
+    pub if_match: Option<Vec<String>>,
+}
+
+impl Precondition {
+    /// Checks the current version against `If-Match`; weak comparison, since our ETags are weak.
+    pub fn check(&self, version: i64) -> Result<(), ScimError> {
+        let Some(tags) = &self.if_match else {
+            return Ok(());
+        };
+        let current = render::etag(version);
+        let matches = tags.iter().any(|t| {
+            let t = t.trim();
+            t == "*" || t.trim_start_matches("W/") == current.trim_start_matches("W/")
+        });
+        if matches {
+            Ok(())
+        } else {
+            Err(ScimError::precondition_failed(format!(
+                "If-Match does not match the current version {current}: the resource changed since it was read; read it again and retry"
+            )))
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Scim(#[from] ScimError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<ListError> for Error {
+    fn from(e: ListError) -> Self {
+        match e {
+            ListError::Request(e) => Error::Scim(e),
+            ListError::Store(e) => Error::Store(e),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The provisioning service: the store and the schema registry.
+#[derive(Debug, Clone)]
+pub struct Provisioner {
+    pub store: Store,
+    pub registry: Arc<Registry>,
+}
+
+impl Provisioner {
+    pub fn new(store: Store, registry: Arc<Registry>) -> Self {
+        Provisioner { store, registry }
+    }
+
+    pub fn resource_type(&self, name: &str) -> Result<&ResourceType> {
+        self.registry.resource_type(name).ok_or_else(|| {
+            Error::Scim(ScimError::not_implemented(format!(
+                "resource type {name} is not configured"
+            )))
+        })
+    }
+}
+
+/// Parses a resource id from the URL; ids that are not ours are simply not found.
+pub fn parse_id(id: &str, kind: &str) -> Result<Uuid> {
+    Uuid::parse_str(id)
+        .map_err(|_| Error::Scim(ScimError::not_found(format!("{kind} {id} not found"))))
+}

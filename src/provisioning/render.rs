@@ -1,0 +1,131 @@
+//! Turns stored records into SCIM representations: `id`, the document, computed read-only
+//! attributes (`groups`, `members`) and `meta` (RFC 7643 §3.1).
+
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::store::{GroupRecord, MemberRef, UserGroupRef, UserRecord};
+
+/// Weak entity tag of a version (RFC 7232 §2.3): the version counts writes, not bytes.
+pub fn etag(version: i64) -> String {
+    format!("W/\"{version}\"")
+}
+
+pub fn timestamp(micros: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+fn meta(
+    resource_type: &str,
+    location: &str,
+    created: i64,
+    last_modified: i64,
+    version: i64,
+) -> Value {
+    json!({
+        "resourceType": resource_type,
+        "created": timestamp(created),
+        "lastModified": timestamp(last_modified),
+        "location": location,
+        "version": etag(version),
+    })
+}
+
+fn with_id(id: String, doc: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = Map::with_capacity(doc.len() + 3);
+    if let Some(schemas) = doc.get("schemas") {
+        out.insert("schemas".into(), schemas.clone());
+    }
+    out.insert("id".into(), Value::String(id));
+    for (k, v) in doc {
+        if k != "schemas" {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    out
+}
+
+/// A user; `groups` is `None` when the response does not carry it.
+pub fn user(
+    scim_base: &str,
+    record: &UserRecord,
+    groups: Option<&[UserGroupRef]>,
+) -> Map<String, Value> {
+    let id = record.id.to_string();
+    let location = format!("{scim_base}/Users/{id}");
+    let mut out = with_id(id, &record.doc);
+    if let Some(groups) = groups {
+        if !groups.is_empty() {
+            let items: Vec<Value> = groups
+                .iter()
+                .map(|g| {
+                    json!({
+                        "value": g.group_id.to_string(),
+                        "$ref": format!("{scim_base}/Groups/{}", g.group_id),
+                        "display": g.display_name,
+                        "type": "direct",
+                    })
+                })
+                .collect();
+            out.insert("groups".into(), Value::Array(items));
+        }
+    }
+    out.insert(
+        "meta".into(),
+        meta(
+            "User",
+            &location,
+            record.created_at,
+            record.last_modified,
+            record.version,
+        ),
+    );
+    out
+}
+
+/// A group; `members` is `None` when the response does not carry them.
+pub fn group(
+    scim_base: &str,
+    record: &GroupRecord,
+    members: Option<&[MemberRef]>,
+) -> Map<String, Value> {
+    let id = record.id.to_string();
+    let location = format!("{scim_base}/Groups/{id}");
+    let mut out = with_id(id, &record.doc);
+    if let Some(members) = members {
+        if !members.is_empty() {
+            let items: Vec<Value> = members.iter().map(|m| member(scim_base, m)).collect();
+            out.insert("members".into(), Value::Array(items));
+        }
+    }
+    out.insert(
+        "meta".into(),
+        meta(
+            "Group",
+            &location,
+            record.created_at,
+            record.last_modified,
+            record.version,
+        ),
+    );
+    out
+}
+
+pub fn member(scim_base: &str, m: &MemberRef) -> Value {
+    let endpoint = if m.member_type == "Group" {
+        "Groups"
+    } else {
+        "Users"
+    };
+    // No `display`: clients compare members with what they sent, and the user's name is one
+    // GET away.
+    json!({
+        "value": m.member_id.to_string(),
+        "$ref": format!("{scim_base}/{endpoint}/{}", m.member_id),
+        "type": m.member_type,
+    })
+}

@@ -1,0 +1,425 @@
+//! Users: create, read, list, replace, patch, delete.
+//!
+//! `userName` is the person's business e-mail, their identity on the platform: it is unique per
+//! account (case-insensitively, enforced by a unique index) and cannot change after creation
+//! (`400 mutability`); re-sending it in another letter case is accepted.
+
+use serde_json::{Map, Value};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::audit;
+use super::render;
+use super::{Context, Error, Precondition, Provisioner, Result, parse_id};
+use crate::scim::error::ScimError;
+use crate::scim::list::ListQuery;
+use crate::scim::patch;
+use crate::scim::projection::Projection;
+use crate::scim::resource::{self, Document, same_value};
+use crate::scim::schema::{Mutability, Registry, ResourceType};
+use crate::store::{SortSpec, StoreError, Tx, UserRecord, now_micros};
+
+/// Longest accepted `userName`, in characters.
+pub const MAX_USER_NAME: usize = 128;
+
+/// A rendered resource and its version (for the `ETag` header).
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub resource: Map<String, Value>,
+    pub version: i64,
+    pub location: String,
+}
+
+fn unique_violation(user_name: &str) -> impl Fn(StoreError) -> Error + '_ {
+    move |e| match e {
+        StoreError::Unique("users_user_name_key") => Error::Scim(ScimError::uniqueness(format!(
+            "userName '{user_name}' is already taken by another user of this account; find it with filter=userName eq \"{user_name}\""
+        ))),
+        other => Error::Store(other),
+    }
+}
+
+/// Validates the rules on a user document beyond its schema, and derives the columns.
+fn prepare(doc: &mut Document) -> Result<(String, Option<String>, Option<String>, bool)> {
+    // Credentials are set by the user through the welcome e-mail; a password sent over SCIM is
+    // accepted (some clients always send one) but never stored.
+    doc.remove("password");
+    let user_name = doc
+        .get("userName")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if user_name.trim().is_empty() {
+        return Err(ScimError::invalid_value("'userName' must not be empty").into());
+    }
+    if user_name.chars().count() > MAX_USER_NAME {
+        return Err(ScimError::invalid_value(format!(
+            "'userName' is longer than {MAX_USER_NAME} characters"
+        ))
+        .into());
+    }
+    let active = doc.get("active").and_then(Value::as_bool).unwrap_or(true);
+    let external_id = doc
+        .get("externalId")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let display_name = doc
+        .get("displayName")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| {
+            let name = doc.get("name")?;
+            let formatted = name
+                .get("formatted")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            let parts: Vec<&str> = ["givenName", "familyName"]
+                .iter()
+                .filter_map(|k| name.get(*k).and_then(Value::as_str))
+                .collect();
+            formatted.or_else(|| (!parts.is_empty()).then(|| parts.join(" ")))
+        });
+    Ok((user_name, external_id, display_name, active))
+}
+
+/// Refuses a change of an immutable attribute (RFC 7643 §7: "immutable"); an immutable attribute
+/// the new document omits keeps its value.
+fn keep_immutables(
+    registry: &Registry,
+    rt: &ResourceType,
+    old: &Document,
+    new: &mut Document,
+) -> Result<()> {
+    let Some(core) = registry.core_schema(rt) else {
+        return Ok(());
+    };
+    for attribute in core
+        .attributes
+        .iter()
+        .filter(|a| a.mutability == Mutability::Immutable)
+    {
+        match (old.get(&attribute.name), new.get(&attribute.name)) {
+            (Some(before), Some(after)) if !same_value(attribute, before, after) => {
+                return Err(ScimError::mutability(format!(
+                    "'{}' cannot be changed after creation (it is '{}'); to use another e-mail, delete the user and create a new one",
+                    attribute.name,
+                    before.as_str().unwrap_or_default()
+                ))
+                .into());
+            }
+            (Some(before), None) => {
+                new.insert(attribute.name.clone(), before.clone());
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+impl Provisioner {
+    async fn render_user(
+        &self,
+        tx: &mut Tx,
+        ctx: &Context,
+        record: &UserRecord,
+        projection: &Projection,
+        rt: &ResourceType,
+    ) -> Result<Rendered> {
+        let wants_groups = self
+            .registry
+            .core_schema(rt)
+            .and_then(|s| s.attribute("groups"))
+            .is_some_and(|a| projection.wants(None, a));
+        let groups = if wants_groups {
+            Some(
+                tx.groups_of_users(ctx.principal.account_id, &[record.id])
+                    .await?,
+            )
+        } else {
+            None
+        };
+        let full = render::user(&ctx.scim_base, record, groups.as_deref());
+        let location = format!("{}/Users/{}", ctx.scim_base, record.id);
+        Ok(Rendered {
+            resource: projection.apply(&self.registry, rt, full),
+            version: record.version,
+            location,
+        })
+    }
+
+    pub async fn create_user(
+        &self,
+        ctx: &Context,
+        body: &Value,
+        projection: &Projection,
+    ) -> Result<Rendered> {
+        let rt = self.resource_type("User")?;
+        let mut doc = resource::normalize(&self.registry, rt, body)?;
+        // A user created without `active` is active, and says so.
+        doc.entry("active").or_insert(Value::Bool(true));
+        let (user_name, external_id, display_name, active) = prepare(&mut doc)?;
+        let now = now_micros();
+        let record = UserRecord {
+            id: Uuid::now_v7(),
+            account_id: ctx.principal.account_id,
+            user_name: user_name.clone(),
+            external_id,
+            display_name,
+            active,
+            doc: Json(doc),
+            created_at: now,
+            last_modified: now,
+            version: 1,
+        };
+        let mut tx = self.store.begin_write().await?;
+        tx.insert_user(&record)
+            .await
+            .map_err(unique_violation(&user_name))?;
+        let rendered = self
+            .render_user(&mut tx, ctx, &record, &Projection::default(), rt)
+            .await?;
+        audit::record(
+            &mut tx,
+            ctx,
+            "user.create",
+            "User",
+            &record.id.to_string(),
+            None,
+            Some(Value::Object(rendered.resource.clone())),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Rendered {
+            resource: projection.apply(&self.registry, rt, rendered.resource),
+            ..rendered
+        })
+    }
+
+    pub async fn get_user(
+        &self,
+        ctx: &Context,
+        id: &str,
+        projection: &Projection,
+    ) -> Result<Rendered> {
+        let rt = self.resource_type("User")?;
+        let uuid = parse_id(id, "User")?;
+        let mut tx = self.store.begin_read().await?;
+        let record = tx
+            .user(ctx.principal.account_id, uuid, false)
+            .await?
+            .ok_or_else(|| ScimError::not_found(format!("User {id} not found")))?;
+        let rendered = self
+            .render_user(&mut tx, ctx, &record, projection, rt)
+            .await?;
+        tx.commit().await?;
+        Ok(rendered)
+    }
+
+    pub async fn list_users(
+        &self,
+        ctx: &Context,
+        query: &ListQuery,
+        sort: Option<&SortSpec>,
+        projection: &Projection,
+    ) -> Result<(i64, Vec<Value>)> {
+        let rt = self.resource_type("User")?;
+        let mut tx = self.store.begin_read().await?;
+        let (total, records) = tx
+            .list_users(
+                &self.registry,
+                rt,
+                ctx.principal.account_id,
+                query.filter.as_ref(),
+                sort,
+                query.start_index - 1,
+                query.count,
+            )
+            .await?;
+        let wants_groups = self
+            .registry
+            .core_schema(rt)
+            .and_then(|s| s.attribute("groups"))
+            .is_some_and(|a| projection.wants(None, a));
+        let groups = if wants_groups && !records.is_empty() {
+            let ids: Vec<Uuid> = records.iter().map(|r| r.id).collect();
+            tx.groups_of_users(ctx.principal.account_id, &ids).await?
+        } else {
+            Vec::new()
+        };
+        tx.commit().await?;
+        let resources = records
+            .iter()
+            .map(|record| {
+                let mine: Vec<_> = groups
+                    .iter()
+                    .filter(|g| g.user_id == record.id)
+                    .cloned()
+                    .collect();
+                let full = render::user(
+                    &ctx.scim_base,
+                    record,
+                    wants_groups.then_some(mine.as_slice()),
+                );
+                Value::Object(projection.apply(&self.registry, rt, full))
+            })
+            .collect();
+        Ok((total, resources))
+    }
+
+    pub async fn replace_user(
+        &self,
+        ctx: &Context,
+        id: &str,
+        body: &Value,
+        precondition: &Precondition,
+        projection: &Projection,
+    ) -> Result<Rendered> {
+        let rt = self.resource_type("User")?;
+        let uuid = parse_id(id, "User")?;
+        let mut doc = resource::normalize(&self.registry, rt, body)?;
+        let mut tx = self.store.begin_write().await?;
+        let existing = tx
+            .user(ctx.principal.account_id, uuid, true)
+            .await?
+            .ok_or_else(|| ScimError::not_found(format!("User {id} not found")))?;
+        precondition.check(existing.version)?;
+        keep_immutables(&self.registry, rt, &existing.doc, &mut doc)?;
+        let before = self
+            .render_user(&mut tx, ctx, &existing, &Projection::default(), rt)
+            .await?;
+        let (_, external_id, display_name, active) = prepare(&mut doc)?;
+        let record = self
+            .save_user(&mut tx, existing, doc, external_id, display_name, active)
+            .await?;
+        let after = self
+            .render_user(&mut tx, ctx, &record, &Projection::default(), rt)
+            .await?;
+        if after.version != before.version {
+            audit::record(
+                &mut tx,
+                ctx,
+                "user.replace",
+                "User",
+                id,
+                Some(Value::Object(before.resource)),
+                Some(Value::Object(after.resource.clone())),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Rendered {
+            resource: projection.apply(&self.registry, rt, after.resource),
+            ..after
+        })
+    }
+
+    pub async fn patch_user(
+        &self,
+        ctx: &Context,
+        id: &str,
+        body: &Value,
+        precondition: &Precondition,
+        projection: &Projection,
+    ) -> Result<Rendered> {
+        let rt = self.resource_type("User")?;
+        let uuid = parse_id(id, "User")?;
+        let operations = patch::parse_request(body)?;
+        let mut tx = self.store.begin_write().await?;
+        let existing = tx
+            .user(ctx.principal.account_id, uuid, true)
+            .await?
+            .ok_or_else(|| ScimError::not_found(format!("User {id} not found")))?;
+        precondition.check(existing.version)?;
+        let mut doc = existing.doc.0.clone();
+        patch::apply(&self.registry, rt, &mut doc, &operations)?;
+        // The patched document must still be a valid user.
+        let mut doc = resource::normalize(&self.registry, rt, &Value::Object(doc))?;
+        keep_immutables(&self.registry, rt, &existing.doc, &mut doc)?;
+        let before = self
+            .render_user(&mut tx, ctx, &existing, &Projection::default(), rt)
+            .await?;
+        let (_, external_id, display_name, active) = prepare(&mut doc)?;
+        let record = self
+            .save_user(&mut tx, existing, doc, external_id, display_name, active)
+            .await?;
+        let after = self
+            .render_user(&mut tx, ctx, &record, &Projection::default(), rt)
+            .await?;
+        if after.version != before.version {
+            audit::record(
+                &mut tx,
+                ctx,
+                "user.patch",
+                "User",
+                id,
+                Some(Value::Object(before.resource)),
+                Some(Value::Object(after.resource.clone())),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Rendered {
+            resource: projection.apply(&self.registry, rt, after.resource),
+            ..after
+        })
+    }
+
+    /// Writes the new document if it differs from the stored one; an identical re-send (IdPs
+    /// repeat themselves) changes neither the version nor the audit trail.
+    async fn save_user(
+        &self,
+        tx: &mut Tx,
+        existing: UserRecord,
+        doc: Document,
+        external_id: Option<String>,
+        display_name: Option<String>,
+        active: bool,
+    ) -> Result<UserRecord> {
+        if existing.doc.0 == doc {
+            return Ok(existing);
+        }
+        let record = UserRecord {
+            external_id,
+            display_name,
+            active,
+            doc: Json(doc),
+            last_modified: now_micros().max(existing.last_modified + 1),
+            version: existing.version + 1,
+            ..existing
+        };
+        tx.update_user(&record).await?;
+        Ok(record)
+    }
+
+    pub async fn delete_user(
+        &self,
+        ctx: &Context,
+        id: &str,
+        precondition: &Precondition,
+    ) -> Result<()> {
+        let rt = self.resource_type("User")?;
+        let uuid = parse_id(id, "User")?;
+        let mut tx = self.store.begin_write().await?;
+        let existing = tx
+            .user(ctx.principal.account_id, uuid, true)
+            .await?
+            .ok_or_else(|| ScimError::not_found(format!("User {id} not found")))?;
+        precondition.check(existing.version)?;
+        let before = self
+            .render_user(&mut tx, ctx, &existing, &Projection::default(), rt)
+            .await?;
+        tx.delete_user(ctx.principal.account_id, uuid).await?;
+        audit::record(
+            &mut tx,
+            ctx,
+            "user.delete",
+            "User",
+            id,
+            Some(Value::Object(before.resource)),
+            None,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

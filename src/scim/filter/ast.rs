@@ -1,0 +1,141 @@
+//! The filter AST. It knows nothing of SQL; `Display` prints it back in the RFC's syntax.
+
+use std::fmt;
+
+/// An attribute reference: `[urn:]attr[.subAttr]` (RFC 7644 §3.10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttrPath {
+    pub urn: Option<String>,
+    pub attr: String,
+    pub sub_attr: Option<String>,
+}
+
+impl AttrPath {
+    pub fn simple(attr: impl Into<String>) -> Self {
+        AttrPath {
+            urn: None,
+            attr: attr.into(),
+            sub_attr: None,
+        }
+    }
+}
+
+impl fmt::Display for AttrPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(urn) = &self.urn {
+            write!(f, "{urn}:")?;
+        }
+        write!(f, "{}", self.attr)?;
+        if let Some(sub) = &self.sub_attr {
+            write!(f, ".{sub}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareOp {
+    Eq,
+    Ne,
+    Co,
+    Sw,
+    Ew,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+impl CompareOp {
+    pub fn parse(word: &str) -> Option<Self> {
+        Some(match word.to_ascii_lowercase().as_str() {
+            "eq" => CompareOp::Eq,
+            "ne" => CompareOp::Ne,
+            "co" => CompareOp::Co,
+            "sw" => CompareOp::Sw,
+            "ew" => CompareOp::Ew,
+            "gt" => CompareOp::Gt,
+            "ge" => CompareOp::Ge,
+            "lt" => CompareOp::Lt,
+            "le" => CompareOp::Le,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompareOp::Eq => "eq",
+            CompareOp::Ne => "ne",
+            CompareOp::Co => "co",
+            CompareOp::Sw => "sw",
+            CompareOp::Ew => "ew",
+            CompareOp::Gt => "gt",
+            CompareOp::Ge => "ge",
+            CompareOp::Lt => "lt",
+            CompareOp::Le => "le",
+        }
+    }
+
+    pub fn is_ordering(self) -> bool {
+        matches!(
+            self,
+            CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le
+        )
+    }
+
+    pub fn is_substring(self) -> bool {
+        matches!(self, CompareOp::Co | CompareOp::Sw | CompareOp::Ew)
+    }
+}
+
+/// A comparison literal (RFC 7644 §3.4.2.2 `compValue`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum CompareValue {
+    Str(String),
+    Number(serde_json::Number),
+    Bool(bool),
+    Null,
+}
+
+impl fmt::Display for CompareValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CompareValue::Str(s) => write!(f, "{}", serde_json::Value::String(s.clone())),
+            CompareValue::Number(n) => write!(f, "{n}"),
+            CompareValue::Bool(b) => write!(f, "{b}"),
+            CompareValue::Null => write!(f, "null"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    And(Box<Filter>, Box<Filter>),
+    Or(Box<Filter>, Box<Filter>),
+    Not(Box<Filter>),
+    Present(AttrPath),
+    Compare {
+        path: AttrPath,
+        op: CompareOp,
+        value: CompareValue,
+    },
+    /// `attr[filter]`: some value of the multi-valued (or complex) `attr` matches `filter`,
+    /// whose paths are relative to that value.
+    ValuePath {
+        path: AttrPath,
+        filter: Box<Filter>,
+    },
+}
+
+impl fmt::Display for Filter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Filter::And(a, b) => write!(f, "({a} and {b})"),
+            Filter::Or(a, b) => write!(f, "({a} or {b})"),
+            Filter::Not(a) => write!(f, "not ({a})"),
+            Filter::Present(p) => write!(f, "{p} pr"),
+            Filter::Compare { path, op, value } => write!(f, "{path} {} {value}", op.as_str()),
+            Filter::ValuePath { path, filter } => write!(f, "{path}[{filter}]"),
+        }
+    }
+}

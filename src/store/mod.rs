@@ -1,0 +1,280 @@
+//! Persistence: one `Store` over SQLite (embedded, the default) or PostgreSQL (production), with
+//! the same tables, the same migration versions and — wherever the dialects agree — the same SQL.
+//! All SQL of the application lives in this module and only here.
+//!
+//! Design: rather than a trait with two implementations that would repeat every query, the store
+//! is an enum of the two pools and a transaction is an enum of the two transaction types. Each
+//! operation is written once against a connection of either kind (the `on_conn!` macro expands
+//! one body for each arm) and branches on the dialect only where the SQL text differs. A caller
+//! opens one [`Tx`] per request, makes every change and its audit event in it, and commits.
+//!
+//! Values are bound, never spliced: `$1`-style placeholders work on both drivers.
+
+mod accounts;
+mod audit;
+mod filter_sql;
+mod groups;
+mod tokens;
+mod users;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
+
+pub use accounts::{Account, SIGNING_KEY_ID};
+pub use audit::{AuditEvent, AuditQuery, AuditRecord};
+pub use filter_sql::SortSpec;
+pub use groups::{GroupRecord, MemberRef};
+pub use tokens::TokenRecord;
+pub use users::{ListError, UserGroupRef, UserRecord};
+
+/// The default embedded database.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/switchboard.db";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write; the name is the constraint's (same in both dialects).
+    #[error("unique constraint {0} violated")]
+    Unique(&'static str),
+    /// Another transaction changed the row between our read and our write.
+    #[error("concurrent modification")]
+    Conflict,
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+    #[error(transparent)]
+    Database(sqlx::Error),
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("could not create the database directory: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        classify(error)
+    }
+}
+
+/// Names of our unique constraints, and how SQLite reports each of them (it reports columns,
+/// not constraint names).
+const UNIQUE_CONSTRAINTS: &[(&str, &str)] = &[
+    (
+        "users_user_name_key",
+        "users.account_id, users.user_name_lower",
+    ),
+    (
+        "groups_display_name_key",
+        "groups.account_id, groups.display_name_lower",
+    ),
+    ("accounts_name_key", "accounts.name"),
+    (
+        "group_members_pkey",
+        "group_members.group_id, group_members.member_id",
+    ),
+];
+
+fn classify(error: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &error {
+        if db.kind() == sqlx::error::ErrorKind::UniqueViolation {
+            let constraint = db.constraint().map(str::to_string);
+            let message = db.message();
+            for (name, sqlite_columns) in UNIQUE_CONSTRAINTS {
+                if constraint.as_deref() == Some(*name) || message.ends_with(sqlite_columns) {
+                    return StoreError::Unique(name);
+                }
+            }
+        }
+        // PostgreSQL serialization failures and SQLite busy errors: the caller may retry.
+        if db.code().as_deref() == Some("40001") || db.code().as_deref() == Some("40P01") {
+            return StoreError::Conflict;
+        }
+    }
+    StoreError::Database(error)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// The database: a pool of either kind.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// One transaction; every request's writes and their audit events go through exactly one.
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Postgres(sqlx::Transaction<'static, Postgres>),
+}
+
+/// Runs `$body` with `$conn` bound to the transaction's connection, whichever the dialect.
+macro_rules! on_conn {
+    ($tx:expr, |$conn:ident| $body:expr) => {
+        match $tx {
+            $crate::store::Tx::Sqlite(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+            $crate::store::Tx::Postgres(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_conn;
+
+/// Binds a list of [`filter_sql::Bind`] values to a query, in order.
+macro_rules! bind_all {
+    ($query:expr, $binds:expr) => {{
+        let mut query = $query;
+        for bind in $binds {
+            query = match bind {
+                $crate::store::filter_sql::Bind::Text(v) => query.bind(v.clone()),
+                $crate::store::filter_sql::Bind::Int(v) => query.bind(*v),
+                $crate::store::filter_sql::Bind::Float(v) => query.bind(*v),
+                $crate::store::filter_sql::Bind::Bool(v) => query.bind(*v),
+                $crate::store::filter_sql::Bind::Uuid(v) => query.bind(*v),
+            };
+        }
+        query
+    }};
+}
+pub(crate) use bind_all;
+
+impl Store {
+    /// Connects to `url` (`sqlite://PATH` or `postgres://…`); creates the SQLite file and its
+    /// directory if missing. Does not migrate: call [`Store::migrate`].
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|_| StoreError::UnsupportedUrl(url.to_string()))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(15))
+                .foreign_keys(true)
+                // Substring filters on case-exact attributes must respect case; case-insensitive
+                // ones compare lower-cased values, so LIKE never needs to fold case itself.
+                .pragma("case_sensitive_like", "ON");
+            if let Some(parent) = Path::new(options.get_filename()).parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent)?;
+                }
+            }
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .connect_with(options)
+                .await?;
+            Ok(Store::Sqlite(pool))
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url)
+                .map_err(|_| StoreError::UnsupportedUrl(url.to_string()))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await?;
+            Ok(Store::Postgres(pool))
+        } else {
+            Err(StoreError::UnsupportedUrl(url.to_string()))
+        }
+    }
+
+    /// Applies the migrations of the dialect (embedded at build time).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+            Store::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Store::Sqlite(_) => Dialect::Sqlite,
+            Store::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Opens a transaction that will write. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`), so that read-then-write sequences cannot deadlock on lock upgrade;
+    /// on PostgreSQL rows are locked with `FOR UPDATE` where read-modify-write needs it.
+    pub async fn begin_write(&self) -> Result<Tx, StoreError> {
+        Ok(match self {
+            Store::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Store::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// Opens a read-only transaction: a consistent snapshot for a page and its total.
+    pub async fn begin_read(&self) -> Result<Tx, StoreError> {
+        Ok(match self {
+            Store::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            Store::Postgres(pool) => Tx::Postgres(
+                pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?,
+            ),
+        })
+    }
+
+    /// `SELECT 1`: readiness.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(pool) => {
+                sqlx::query("SELECT 1").execute(pool).await?;
+            }
+            Store::Postgres(pool) => {
+                sqlx::query("SELECT 1").execute(pool).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite(pool) => pool.close().await,
+            Store::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+impl Tx {
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Tx::Sqlite(_) => Dialect::Sqlite,
+            Tx::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+
+    /// `FOR UPDATE` where the dialect has row locks; SQLite's `BEGIN IMMEDIATE` already
+    /// serialises writers.
+    fn lock_clause(&self) -> &'static str {
+        match self {
+            Tx::Sqlite(_) => "",
+            Tx::Postgres(_) => " FOR UPDATE",
+        }
+    }
+}
+
+/// Now, in microseconds since the Unix epoch: the unit of every stored time.
+pub fn now_micros() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    (now.unix_timestamp_nanos() / 1_000) as i64
+}
