@@ -66,19 +66,7 @@ fn prepare(doc: &mut Document) -> Result<(String, Option<String>, Option<String>
     let display_name = doc
         .get("displayName")
         .and_then(Value::as_str)
-        .map(str::to_string)
-        .or_else(|| {
-            let name = doc.get("name")?;
-            let formatted = name
-                .get("formatted")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            let parts: Vec<&str> = ["givenName", "familyName"]
-                .iter()
-                .filter_map(|k| name.get(*k).and_then(Value::as_str))
-                .collect();
-            formatted.or_else(|| (!parts.is_empty()).then(|| parts.join(" ")))
-        });
+        .map(str::to_string);
     Ok((user_name, external_id, display_name, active))
 }
 
@@ -107,7 +95,8 @@ fn keep_immutables(
                 ))
                 .into());
             }
-            (Some(before), None) => {
+            // Omitted, or re-sent in another letter case: the original stays.
+            (Some(before), _) => {
                 new.insert(attribute.name.clone(), before.clone());
             }
             _ => {}

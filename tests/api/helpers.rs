@@ -1,0 +1,327 @@
+//! Test harness: a real server on `127.0.0.1:0` over a fresh database per test — a new SQLite
+//! file, or a new schema of the PostgreSQL database named by `SWITCHBOARD_TEST_POSTGRES_URL` —
+//! and an HTTP client that speaks to it.
+
+use std::io::Write;
+use std::sync::Once;
+
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use switchboard::app::Application;
+use switchboard::config::ServeConfig;
+use switchboard::provisioning::tokens::Keys;
+use switchboard::provisioning::{TokenRole, accounts};
+use switchboard::store::Store;
+use uuid::Uuid;
+
+pub const JWT_SECRET: &str = "integration-test-secret-0123456789abcdef";
+pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub token: String,
+    pub store: Store,
+    pub keys: Keys,
+    pub client: reqwest::Client,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a SCIM error (RFC 7644 §3.12) with this status and scimType.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, scim_type: Option<&str>) {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        assert_eq!(
+            self.body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error",
+            "{}",
+            self.body
+        );
+        assert_eq!(self.body["status"], status.to_string(), "{}", self.body);
+        assert_eq!(self.body["scimType"].as_str(), scim_type, "{}", self.body);
+        assert!(
+            self.body["detail"].as_str().is_some_and(|d| d.len() > 10),
+            "detail must say something: {}",
+            self.body
+        );
+        assert!(
+            self.header("content-type")
+                .is_some_and(|c| c.starts_with("application/scim+json")),
+            "errors are application/scim+json"
+        );
+    }
+}
+
+static POSTGRES_NOTICE: Once = Once::new();
+
+/// A fresh app on `backend`; `None` when PostgreSQL is asked for but not configured.
+pub async fn spawn(backend: Backend) -> Option<TestApp> {
+    let database_url = match backend {
+        Backend::Sqlite => {
+            let dir = std::env::temp_dir().join(format!("switchboard-test-{}", Uuid::new_v4()));
+            std::fs::create_dir_all(&dir).ok()?;
+            format!("sqlite://{}", dir.join("switchboard.db").display())
+        }
+        Backend::Postgres => {
+            let Ok(url) = std::env::var("SWITCHBOARD_TEST_POSTGRES_URL") else {
+                POSTGRES_NOTICE.call_once(|| {
+                    // Written past the test harness's output capture, so that it is seen.
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "\nSWITCHBOARD_TEST_POSTGRES_URL is not set: the PostgreSQL half of the suite is skipped (SQLite only).\n"
+                    );
+                });
+                return None;
+            };
+            // A schema of its own per test: isolated, and cheap to create.
+            let schema = format!("t_{}", Uuid::new_v4().simple());
+            let admin = Store::connect(&url)
+                .await
+                .expect("connect to SWITCHBOARD_TEST_POSTGRES_URL");
+            if let Store::Postgres(pool) = &admin {
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                    .execute(pool)
+                    .await
+                    .expect("create schema");
+            }
+            admin.close().await;
+            let separator = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{separator}options=-c%20search_path%3D{schema}")
+        }
+    };
+    let config = ServeConfig {
+        listen: "127.0.0.1:0".into(),
+        database_url,
+        public_url: None,
+        jwt_secret: Some(JWT_SECRET.into()),
+    };
+    let app = Application::build(config).await.expect("build app");
+    let base = format!("http://{}", app.address());
+    let store = app.state().provisioner.store.clone();
+    let keys = app.state().keys.clone();
+    tokio::spawn(app.run(std::future::pending()));
+    let token = accounts::bootstrap(&store, &keys)
+        .await
+        .expect("bootstrap")
+        .expect("empty database");
+    let client = reqwest::Client::builder().build().expect("client");
+    Some(TestApp {
+        base,
+        token,
+        store,
+        keys,
+        client,
+    })
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with('/')
+            && !path.starts_with("/scim")
+            && !path.starts_with("/admin")
+            && !path.starts_with("/healthz")
+            && !path.starts_with("/readyz")
+        {
+            format!("{}/scim/v2{path}", self.base)
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    /// A new account with a token of `role`.
+    pub async fn account(&self, name: &str, role: TokenRole) -> String {
+        accounts::create_account(&self.store, name)
+            .await
+            .expect("account");
+        self.token_for(name, role).await
+    }
+
+    pub async fn token_for(&self, account: &str, role: TokenRole) -> String {
+        accounts::issue_token(&self.store, &self.keys, account, role, 30)
+            .await
+            .expect("token")
+            .0
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/scim+json")
+                .body(body.to_string());
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        assert_ne!(status.as_u16(), 500, "the server answered 500: {body}");
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, Some(&self.token.clone()), None, &[])
+            .await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.send(
+            Method::POST,
+            path,
+            Some(&self.token.clone()),
+            Some(body),
+            &[],
+        )
+        .await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Reply {
+        self.send(
+            Method::PUT,
+            path,
+            Some(&self.token.clone()),
+            Some(body),
+            &[],
+        )
+        .await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> Reply {
+        self.send(
+            Method::PATCH,
+            path,
+            Some(&self.token.clone()),
+            Some(body),
+            &[],
+        )
+        .await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(Method::DELETE, path, Some(&self.token.clone()), None, &[])
+            .await
+    }
+
+    /// Creates a user and returns its id.
+    pub async fn create_user(&self, user_name: &str) -> String {
+        let reply = self.post("/Users", &user_body(user_name)).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.body["id"].as_str().expect("id").to_string()
+    }
+
+    pub async fn create_group(&self, name: &str, members: &[&str]) -> String {
+        let members: Vec<Value> = members
+            .iter()
+            .map(|m| serde_json::json!({"value": m}))
+            .collect();
+        let reply = self
+            .post("/Groups", &serde_json::json!({"schemas": [GROUP_SCHEMA], "displayName": name, "members": members}))
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.body["id"].as_str().expect("id").to_string()
+    }
+
+    /// `filter` as a query string, URL-encoded.
+    pub async fn list(&self, endpoint: &str, filter: &str) -> Reply {
+        let url = reqwest::Url::parse_with_params(&self.url(endpoint), &[("filter", filter)])
+            .expect("url");
+        let response = self
+            .client
+            .get(url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.json().await.unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+pub fn user_body(user_name: &str) -> Value {
+    serde_json::json!({
+        "schemas": [USER_SCHEMA],
+        "userName": user_name,
+        "name": {"givenName": "Ana", "familyName": "Silva"},
+        "emails": [{"value": user_name, "type": "work", "primary": true}],
+    })
+}
+
+pub fn patch_body(operations: Value) -> Value {
+    serde_json::json!({"schemas": [PATCH_OP], "Operations": operations})
+}
+
+/// Declares each listed `async fn name(app: TestApp)` as a test on SQLite and on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let app = $crate::helpers::spawn($crate::helpers::Backend::Sqlite).await.expect("sqlite app");
+                    super::$name(app).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(app) = $crate::helpers::spawn($crate::helpers::Backend::Postgres).await {
+                        super::$name(app).await;
+                    }
+                }
+            )*
+        }
+    };
+}
