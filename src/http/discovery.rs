@@ -27,11 +27,11 @@ pub fn router() -> Router<AppState> {
 /// A representation from `schemas/` with its `meta.location` made absolute.
 fn located(representation: &Value, scim_base: &str) -> Value {
     let mut value = representation.clone();
-    if let Some(meta) = value.get_mut("meta").and_then(Value::as_object_mut) {
-        if let Some(location) = meta.get("location").and_then(Value::as_str) {
-            let absolute = format!("{scim_base}{location}");
-            meta.insert("location".into(), Value::String(absolute));
-        }
+    if let Some(meta) = value.get_mut("meta").and_then(Value::as_object_mut)
+        && let Some(location) = meta.get("location").and_then(Value::as_str)
+    {
+        let absolute = format!("{scim_base}{location}");
+        meta.insert("location".into(), Value::String(absolute));
     }
     value
 }

@@ -110,10 +110,10 @@ pub fn resource_response(status: StatusCode, rendered: Rendered) -> Response {
     if let Ok(v) = HeaderValue::from_str(&etag) {
         headers.insert(header::ETAG, v);
     }
-    if status == StatusCode::CREATED {
-        if let Ok(v) = HeaderValue::from_str(&rendered.location) {
-            headers.insert(header::LOCATION, v);
-        }
+    if status == StatusCode::CREATED
+        && let Ok(v) = HeaderValue::from_str(&rendered.location)
+    {
+        headers.insert(header::LOCATION, v);
     }
     response
 }
@@ -224,12 +224,12 @@ impl ProjectionParams {
     }
 
     pub fn parse(&self, state: &AppState, rt: &ResourceType) -> Result<Projection, ScimError> {
-        Ok(Projection::parse(
+        Projection::parse(
             &state.provisioner.registry,
             rt,
             self.attributes.as_deref(),
             self.excluded_attributes.as_deref(),
-        )?)
+        )
     }
 }
 

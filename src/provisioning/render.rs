@@ -58,21 +58,21 @@ pub fn user(
     let id = record.id.to_string();
     let location = format!("{scim_base}/Users/{id}");
     let mut out = with_id(id, &record.doc);
-    if let Some(groups) = groups {
-        if !groups.is_empty() {
-            let items: Vec<Value> = groups
-                .iter()
-                .map(|g| {
-                    json!({
-                        "value": g.group_id.to_string(),
-                        "$ref": format!("{scim_base}/Groups/{}", g.group_id),
-                        "display": g.display_name,
-                        "type": "direct",
-                    })
+    if let Some(groups) = groups
+        && !groups.is_empty()
+    {
+        let items: Vec<Value> = groups
+            .iter()
+            .map(|g| {
+                json!({
+                    "value": g.group_id.to_string(),
+                    "$ref": format!("{scim_base}/Groups/{}", g.group_id),
+                    "display": g.display_name,
+                    "type": "direct",
                 })
-                .collect();
-            out.insert("groups".into(), Value::Array(items));
-        }
+            })
+            .collect();
+        out.insert("groups".into(), Value::Array(items));
     }
     out.insert(
         "meta".into(),
@@ -96,11 +96,11 @@ pub fn group(
     let id = record.id.to_string();
     let location = format!("{scim_base}/Groups/{id}");
     let mut out = with_id(id, &record.doc);
-    if let Some(members) = members {
-        if !members.is_empty() {
-            let items: Vec<Value> = members.iter().map(|m| member(scim_base, m)).collect();
-            out.insert("members".into(), Value::Array(items));
-        }
+    if let Some(members) = members
+        && !members.is_empty()
+    {
+        let items: Vec<Value> = members.iter().map(|m| member(scim_base, m)).collect();
+        out.insert("members".into(), Value::Array(items));
     }
     out.insert(
         "meta".into(),

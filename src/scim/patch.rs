@@ -286,41 +286,42 @@ fn apply_path(
     value: Option<&Value>,
     members: &mut Vec<MemberChange>,
 ) -> Result<(), ScimError> {
-    if path.filter.is_none() && path.attr.sub_attr.is_none() {
-        if let Some(ext) = registry.extension_schema(rt, &path.attr.to_string()) {
-            // The whole extension as the target: `"path": "urn:…:enterprise:2.0:User"`.
-            return match (op, value) {
-                (OpKind::Remove, _) => {
+    if path.filter.is_none()
+        && path.attr.sub_attr.is_none()
+        && let Some(ext) = registry.extension_schema(rt, &path.attr.to_string())
+    {
+        // The whole extension as the target: `"path": "urn:…:enterprise:2.0:User"`.
+        return match (op, value) {
+            (OpKind::Remove, _) => {
+                doc.remove(&ext.id);
+                Ok(())
+            }
+            (_, Some(Value::Object(values))) => {
+                if op == OpKind::Replace {
                     doc.remove(&ext.id);
-                    Ok(())
                 }
-                (_, Some(Value::Object(values))) => {
-                    if op == OpKind::Replace {
-                        doc.remove(&ext.id);
+                for (name, v) in values {
+                    if name.eq_ignore_ascii_case("schemas") {
+                        continue;
                     }
-                    for (name, v) in values {
-                        if name.eq_ignore_ascii_case("schemas") {
-                            continue;
-                        }
-                        let path = PatchPath {
-                            attr: AttrPath {
-                                urn: Some(ext.id.clone()),
-                                attr: name.clone(),
-                                sub_attr: None,
-                            },
-                            filter: None,
-                            sub_after_filter: None,
-                        };
-                        apply_path(registry, rt, doc, op, &path, Some(v), members)?;
-                    }
-                    Ok(())
+                    let path = PatchPath {
+                        attr: AttrPath {
+                            urn: Some(ext.id.clone()),
+                            attr: name.clone(),
+                            sub_attr: None,
+                        },
+                        filter: None,
+                        sub_after_filter: None,
+                    };
+                    apply_path(registry, rt, doc, op, &path, Some(v), members)?;
                 }
-                _ => Err(ScimError::invalid_value(format!(
-                    "the value for '{}' must be an object of its attributes",
-                    ext.id
-                ))),
-            };
-        }
+                Ok(())
+            }
+            _ => Err(ScimError::invalid_value(format!(
+                "the value for '{}' must be an object of its attributes",
+                ext.id
+            ))),
+        };
     }
     let resolved = registry.resolve(rt, path.attr.urn.as_deref(), &path.attr.attr)?;
     let attribute = resolved.attribute;
@@ -361,13 +362,13 @@ fn apply_path(
         })?),
         None => None,
     };
-    if let Some(sub) = sub {
-        if sub.mutability == Mutability::ReadOnly {
-            return Err(ScimError::mutability(format!(
-                "'{}.{}' is read-only",
-                attribute.name, sub.name
-            )));
-        }
+    if let Some(sub) = sub
+        && sub.mutability == Mutability::ReadOnly
+    {
+        return Err(ScimError::mutability(format!(
+            "'{}.{}' is read-only",
+            attribute.name, sub.name
+        )));
     }
 
     match (&path.filter, sub) {
@@ -406,21 +407,21 @@ fn apply_whole(
     match op {
         OpKind::Remove => {
             check_immutable(attribute, container.get(&name), None, label)?;
-            if attribute.multi_valued {
-                if let Some(Value::Array(to_remove)) = value.map(as_array) {
-                    // `remove` with a value list: drop the listed values.
-                    if let Some(Value::Array(items)) = container.get_mut(&name) {
-                        items.retain(|item| {
-                            !to_remove
-                                .iter()
-                                .any(|r| item_matches_value(attribute, item, r))
-                        });
-                        if items.is_empty() {
-                            container.remove(&name);
-                        }
+            if attribute.multi_valued
+                && let Some(Value::Array(to_remove)) = value.map(as_array)
+            {
+                // `remove` with a value list: drop the listed values.
+                if let Some(Value::Array(items)) = container.get_mut(&name) {
+                    items.retain(|item| {
+                        !to_remove
+                            .iter()
+                            .any(|r| item_matches_value(attribute, item, r))
+                    });
+                    if items.is_empty() {
+                        container.remove(&name);
                     }
-                    return Ok(());
                 }
+                return Ok(());
             }
             container.remove(&name);
             Ok(())

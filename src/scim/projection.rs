@@ -90,10 +90,10 @@ impl Projection {
                 };
                 let mut kept = Map::new();
                 for (name, v) in inner {
-                    if let Some(attribute) = ext.attribute(&name) {
-                        if let Some(v) = self.project_attribute(Some(&ext.id), attribute, v) {
-                            kept.insert(name, v);
-                        }
+                    if let Some(attribute) = ext.attribute(&name)
+                        && let Some(v) = self.project_attribute(Some(&ext.id), attribute, v)
+                    {
+                        kept.insert(name, v);
                     }
                 }
                 if !kept.is_empty() {
@@ -104,10 +104,10 @@ impl Projection {
             let attribute = registry
                 .common_attribute(&key)
                 .or_else(|| core.and_then(|c| c.attribute(&key)));
-            if let Some(attribute) = attribute {
-                if let Some(v) = self.project_attribute(None, attribute, value) {
-                    out.insert(key, v);
-                }
+            if let Some(attribute) = attribute
+                && let Some(v) = self.project_attribute(None, attribute, value)
+            {
+                out.insert(key, v);
             }
         }
         out

@@ -414,10 +414,11 @@ impl Registry {
 /// recognised by its `urn:` prefix; it ends at the last `:` (attribute names contain no `:`, but
 /// URNs contain dots, as in `…:enterprise:2.0:User`).
 pub fn split_urn(path: &str) -> (Option<&str>, &str) {
-    if path.len() > 4 && path[..4].eq_ignore_ascii_case("urn:") {
-        if let Some(idx) = path.rfind(':') {
-            return (Some(&path[..idx]), &path[idx + 1..]);
-        }
+    if path.len() > 4
+        && path[..4].eq_ignore_ascii_case("urn:")
+        && let Some(idx) = path.rfind(':')
+    {
+        return (Some(&path[..idx]), &path[idx + 1..]);
     }
     (None, path)
 }

@@ -74,8 +74,8 @@ impl Tx {
             .bind(&event.action)
             .bind(&event.resource_type)
             .bind(&event.resource_id)
-            .bind(&before)
-            .bind(&after)
+            .bind(before)
+            .bind(after)
             .execute(conn)
             .await?;
         });

@@ -165,10 +165,10 @@ impl Store {
                 // Substring filters on case-exact attributes must respect case; case-insensitive
                 // ones compare lower-cased values, so LIKE never needs to fold case itself.
                 .pragma("case_sensitive_like", "ON");
-            if let Some(parent) = Path::new(options.get_filename()).parent() {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent)?;
-                }
+            if let Some(parent) = Path::new(options.get_filename()).parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent)?;
             }
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)

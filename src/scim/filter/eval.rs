@@ -71,15 +71,14 @@ fn compare(
         },
         (Some(Value::String(a)), CompareValue::Str(b)) => {
             let kind = definition.map(|d| d.kind);
-            if kind == Some(AttributeType::DateTime) && op.is_ordering()
-                || kind == Some(AttributeType::DateTime) && op == CompareOp::Eq
-            {
-                if let (Ok(a), Ok(b)) = (
+            if (kind == Some(AttributeType::DateTime) && op.is_ordering()
+                || kind == Some(AttributeType::DateTime) && op == CompareOp::Eq)
+                && let (Ok(a), Ok(b)) = (
                     OffsetDateTime::parse(a, &Rfc3339),
                     OffsetDateTime::parse(b, &Rfc3339),
-                ) {
-                    return ordered(Some(a.cmp(&b)), op);
-                }
+                )
+            {
+                return ordered(Some(a.cmp(&b)), op);
             }
             let case_exact = definition.is_some_and(|d| d.case_exact);
             let (a, b) = if case_exact {
@@ -100,13 +99,13 @@ fn compare(
 
 fn ordered(ordering: Option<std::cmp::Ordering>, op: CompareOp) -> bool {
     use std::cmp::Ordering::*;
-    match (ordering, op) {
-        (Some(Equal), CompareOp::Eq | CompareOp::Ge | CompareOp::Le) => true,
-        (Some(Less), CompareOp::Lt | CompareOp::Le | CompareOp::Ne) => true,
-        (Some(Greater), CompareOp::Gt | CompareOp::Ge | CompareOp::Ne) => true,
-        (None, CompareOp::Ne) => true,
-        _ => false,
-    }
+    matches!(
+        (ordering, op),
+        (Some(Equal), CompareOp::Eq | CompareOp::Ge | CompareOp::Le)
+            | (Some(Less), CompareOp::Lt | CompareOp::Le | CompareOp::Ne)
+            | (Some(Greater), CompareOp::Gt | CompareOp::Ge | CompareOp::Ne)
+            | (None, CompareOp::Ne)
+    )
 }
 
 #[cfg(test)]

@@ -171,10 +171,10 @@ pub fn parse_attr_path(text: &str) -> Result<AttrPath, String> {
     if !is_attr_name(attr) {
         return Err(format!("'{text}' is not a valid attribute name"));
     }
-    if let Some(sub) = sub_attr {
-        if !is_attr_name(sub) {
-            return Err(format!("'{text}' has an invalid sub-attribute name"));
-        }
+    if let Some(sub) = sub_attr
+        && !is_attr_name(sub)
+    {
+        return Err(format!("'{text}' has an invalid sub-attribute name"));
     }
     Ok(AttrPath {
         urn: urn.map(str::to_string),
@@ -325,23 +325,23 @@ impl Parser {
             self.expect(Token::RBracket, "']' closing the value filter")?;
             // `emails[type eq "work"].value eq "x"`: a sub-attribute comparison after the
             // brackets narrows the same value, so it joins the inner filter.
-            if let Some(Token::Word(word)) = self.peek().cloned() {
-                if let Some(sub) = word.strip_prefix('.') {
-                    let column = self.column();
-                    if !is_attr_name(sub) {
-                        return Err(err(
-                            column,
-                            format!("'{sub}' is not a valid sub-attribute name"),
-                        ));
-                    }
-                    self.pos += 1;
-                    let sub_path = AttrPath::simple(sub);
-                    let tail = self.comparison(sub_path)?;
-                    return Ok(Filter::ValuePath {
-                        path,
-                        filter: Box::new(Filter::And(Box::new(inner), Box::new(tail))),
-                    });
+            if let Some(Token::Word(word)) = self.peek().cloned()
+                && let Some(sub) = word.strip_prefix('.')
+            {
+                let column = self.column();
+                if !is_attr_name(sub) {
+                    return Err(err(
+                        column,
+                        format!("'{sub}' is not a valid sub-attribute name"),
+                    ));
                 }
+                self.pos += 1;
+                let sub_path = AttrPath::simple(sub);
+                let tail = self.comparison(sub_path)?;
+                return Ok(Filter::ValuePath {
+                    path,
+                    filter: Box::new(Filter::And(Box::new(inner), Box::new(tail))),
+                });
             }
             return Ok(Filter::ValuePath {
                 path,
