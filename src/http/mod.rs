@@ -88,8 +88,29 @@ async fn method_not_allowed() -> ApiError {
     ScimError::method_not_allowed("this method is not allowed on this endpoint").into()
 }
 
-async fn root_search() -> ApiError {
-    ScimError::not_implemented("searching across resource types is not supported; POST to /Users/.search or /Groups/.search").into()
+/// `POST /.search` at the root: users and groups in one list (RFC 7644 §3.4.3).
+async fn root_search(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    extract::Caller(ctx): extract::Caller,
+    extract::ScimBody(body): extract::ScimBody,
+) -> Result<Response, ApiError> {
+    let params: ListParams = serde_json::from_value(body)
+        .map_err(|e| ScimError::invalid_syntax(format!("the search request is not valid: {e}")))?;
+    if params.sort_by.is_some() {
+        return Err(ScimError::invalid_value(
+            "sortBy is not supported when searching across resource types; search /Users/.search or /Groups/.search",
+        )
+        .into());
+    }
+    let users = state.provisioner.resource_type("User")?;
+    let groups = state.provisioner.resource_type("Group")?;
+    let parsed = params.parse(&state, users)?;
+    let group_projection = params.parse(&state, groups)?.projection;
+    let (total, resources) = state
+        .provisioner
+        .search_all(&ctx, &parsed.query, &parsed.projection, &group_projection)
+        .await?;
+    Ok(list_page(parsed.query.start_index, total, resources))
 }
 
 /// A SCIM JSON response.

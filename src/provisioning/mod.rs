@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod audit;
 pub mod groups;
 pub mod render;
+pub mod search;
 pub mod tokens;
 pub mod users;
 

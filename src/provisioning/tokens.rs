@@ -146,10 +146,7 @@ pub async fn verify(store: &Store, keys: &Keys, token: &str) -> Result<Principal
     else {
         return Err(refused("the bearer token is malformed or invalid"));
     };
-    let mut tx = store.begin_read().await?;
-    let record = tx.token(token_id).await?;
-    tx.commit().await?;
-    let Some(record) = record else {
+    let Some(record) = store.token(token_id).await? else {
         return Err(refused("the bearer token is unknown to this server"));
     };
     if record.account_id != account_id || !bool::from(record.token_hash.ct_eq(&hash(token))) {

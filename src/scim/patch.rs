@@ -469,6 +469,19 @@ fn apply_whole(
                 }
                 return Ok(());
             }
+            // A complex attribute given as a bare string means its `value` (the enterprise
+            // `manager` as some clients send it: `"value": "<manager id>"`).
+            let wrapped;
+            let value = match value {
+                Value::String(s)
+                    if attribute.kind == AttributeType::Complex
+                        && attribute.sub_attribute("value").is_some() =>
+                {
+                    wrapped = serde_json::json!({ "value": s });
+                    &wrapped
+                }
+                other => other,
+            };
             let normalized = normalize_value(attribute, value, label)?;
             match (attribute.kind, normalized) {
                 (_, None) => {
@@ -852,6 +865,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(doc[ENTERPRISE_USER_SCHEMA]["costCenter"], "7");
+        patch(&mut doc, json!([{"op": "Add", "path": format!("{ENTERPRISE_USER_SCHEMA}:manager"), "value": "boss-id"}])).unwrap();
+        assert_eq!(
+            doc[ENTERPRISE_USER_SCHEMA]["manager"],
+            json!({"value": "boss-id"})
+        );
         assert!(patch(&mut doc, json!([{"op": "remove"}])).is_err());
         assert!(patch(&mut doc, json!([{"op": "jump", "path": "x"}])).is_err());
         assert_eq!(

@@ -415,7 +415,9 @@ impl Registry {
 /// URNs contain dots, as in `…:enterprise:2.0:User`).
 pub fn split_urn(path: &str) -> (Option<&str>, &str) {
     if path.len() > 4
-        && path[..4].eq_ignore_ascii_case("urn:")
+        && path
+            .get(..4)
+            .is_some_and(|prefix| prefix.eq_ignore_ascii_case("urn:"))
         && let Some(idx) = path.rfind(':')
     {
         return (Some(&path[..idx]), &path[idx + 1..]);
@@ -461,5 +463,10 @@ mod tests {
             )
         );
         assert_eq!(split_urn("name.givenName"), (None, "name.givenName"));
+        assert_eq!(
+            split_urn("ü:x:y"),
+            (None, "ü:x:y"),
+            "a multi-byte start is no URN, and no panic"
+        );
     }
 }

@@ -18,6 +18,27 @@ pub struct TokenRecord {
 
 const COLUMNS: &str = "id, account_id, role, token_hash, created_at, expires_at, revoked_at";
 
+impl super::Store {
+    /// One token record, read outside any transaction: every request does this once.
+    pub async fn token(&self, id: Uuid) -> Result<Option<TokenRecord>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM api_tokens WHERE id = $1"));
+        Ok(match self {
+            super::Store::Sqlite(pool) => {
+                sqlx::query_as::<_, TokenRecord>(sql)
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await?
+            }
+            super::Store::Postgres(pool) => {
+                sqlx::query_as::<_, TokenRecord>(sql)
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await?
+            }
+        })
+    }
+}
+
 impl Tx {
     pub async fn insert_token(&mut self, token: &TokenRecord) -> Result<(), StoreError> {
         on_conn!(self, |conn| {

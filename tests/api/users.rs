@@ -14,6 +14,7 @@ crate::on_both_backends!(
     patch_simple_paths_and_idp_dialects,
     etags_and_preconditions,
     sorting,
+    root_search_spans_users_and_groups,
 );
 
 async fn create_read_list_delete(app: TestApp) {
@@ -397,6 +398,52 @@ async fn sorting(app: TestApp) {
         .await
         .assert_error(400, Some("invalidValue"));
     app.get("/Users?sortBy=nope")
+        .await
+        .assert_error(400, Some("invalidValue"));
+}
+
+async fn root_search_spans_users_and_groups(app: TestApp) {
+    let ana = app.create_user("ana@example.com").await;
+    app.create_user("bob@example.com").await;
+    app.create_group("Sales", &[&ana]).await;
+    let request = |body: serde_json::Value| {
+        let mut body = body;
+        body["schemas"] = json!(["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]);
+        body
+    };
+    let all = app.post("/.search", &request(json!({}))).await;
+    assert_eq!(all.status, StatusCode::OK, "{}", all.body);
+    assert_eq!(all.body["totalResults"], 3);
+    let second_page = app
+        .post("/.search", &request(json!({"startIndex": 2, "count": 2})))
+        .await;
+    let kinds: Vec<&str> = second_page.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["meta"]["resourceType"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["User", "Group"], "users first, then groups");
+    // An attribute only users have matches no group.
+    let by_name = app
+        .post(
+            "/.search",
+            &request(json!({"filter": "userName sw \"ana\"", "attributes": ["userName"]})),
+        )
+        .await;
+    assert_eq!(by_name.body["totalResults"], 1);
+    assert!(by_name.body["Resources"][0].get("emails").is_none());
+    let by_members = app
+        .post(
+            "/.search",
+            &request(json!({"filter": format!("members.value eq \"{ana}\"")})),
+        )
+        .await;
+    assert_eq!(by_members.body["totalResults"], 1);
+    app.post("/.search", &request(json!({"filter": "nothing eq 1"})))
+        .await
+        .assert_error(400, Some("invalidFilter"));
+    app.post("/.search", &request(json!({"sortBy": "userName"})))
         .await
         .assert_error(400, Some("invalidValue"));
 }

@@ -70,9 +70,10 @@ fn compare(
             _ => false,
         },
         (Some(Value::String(a)), CompareValue::Str(b)) => {
-            let kind = definition.map(|d| d.kind);
-            if (kind == Some(AttributeType::DateTime) && op.is_ordering()
-                || kind == Some(AttributeType::DateTime) && op == CompareOp::Eq)
+            let is_date_time = definition.is_some_and(|d| d.kind == AttributeType::DateTime);
+            // Date-times compare as instants, whatever their offset or precision.
+            if is_date_time
+                && !op.is_substring()
                 && let (Ok(a), Ok(b)) = (
                     OffsetDateTime::parse(a, &Rfc3339),
                     OffsetDateTime::parse(b, &Rfc3339),

@@ -534,3 +534,107 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::parse;
+    use crate::scim::filter::{AttrPath, CompareOp, CompareValue, Filter};
+
+    fn name() -> impl Strategy<Value = String> {
+        "[a-zA-Z][a-zA-Z0-9_-]{0,8}".prop_filter("not a keyword", |n| {
+            !["and", "or", "not", "true", "false", "null", "pr"]
+                .contains(&n.to_ascii_lowercase().as_str())
+        })
+    }
+
+    fn path(relative: bool) -> impl Strategy<Value = AttrPath> {
+        let urn = if relative {
+            Just(None).boxed()
+        } else {
+            prop_oneof![
+                Just(None),
+                Just(Some(
+                    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User".to_string()
+                ))
+            ]
+            .boxed()
+        };
+        let sub = if relative {
+            Just(None).boxed()
+        } else {
+            proptest::option::of(name()).boxed()
+        };
+        (urn, name(), sub).prop_map(|(urn, attr, sub_attr)| AttrPath {
+            urn,
+            attr,
+            sub_attr,
+        })
+    }
+
+    fn value() -> impl Strategy<Value = CompareValue> {
+        prop_oneof![
+            any::<String>().prop_map(CompareValue::Str),
+            any::<i64>().prop_map(|n| CompareValue::Number(n.into())),
+            any::<bool>().prop_map(CompareValue::Bool),
+            Just(CompareValue::Null),
+        ]
+    }
+
+    fn op() -> impl Strategy<Value = CompareOp> {
+        use CompareOp::*;
+        prop_oneof![
+            Just(Eq),
+            Just(Ne),
+            Just(Co),
+            Just(Sw),
+            Just(Ew),
+            Just(Gt),
+            Just(Ge),
+            Just(Lt),
+            Just(Le)
+        ]
+    }
+
+    fn filter(relative: bool) -> BoxedStrategy<Filter> {
+        let leaf = prop_oneof![
+            path(relative).prop_map(Filter::Present),
+            (path(relative), op(), value()).prop_map(|(path, op, value)| Filter::Compare {
+                path,
+                op,
+                value
+            }),
+        ];
+        let tree = leaf.prop_recursive(4, 24, 2, |inner| {
+            prop_oneof![
+                (inner.clone(), inner.clone())
+                    .prop_map(|(a, b)| Filter::And(Box::new(a), Box::new(b))),
+                (inner.clone(), inner.clone())
+                    .prop_map(|(a, b)| Filter::Or(Box::new(a), Box::new(b))),
+                inner.prop_map(|a| Filter::Not(Box::new(a))),
+            ]
+        });
+        if relative {
+            return tree.boxed();
+        }
+        prop_oneof![
+            4 => tree,
+            1 => (name(), filter(true)).prop_map(|(attr, f)| Filter::ValuePath { path: AttrPath::simple(attr), filter: Box::new(f) }),
+        ]
+        .boxed()
+    }
+
+    proptest! {
+        #[test]
+        fn parse_of_print_is_identity(ast in filter(false)) {
+            let printed = ast.to_string();
+            prop_assert_eq!(parse(&printed).map_err(|e| e.detail), Ok(ast), "{}", printed);
+        }
+
+        #[test]
+        fn arbitrary_input_never_panics(input in any::<String>()) {
+            let _ = parse(&input);
+        }
+    }
+}
