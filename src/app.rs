@@ -40,8 +40,7 @@ impl Application {
             .with_context(|| format!("binding {}", config.listen))?;
         let address = listener.local_addr()?;
         let state = AppState {
-            provisioner: Provisioner::new(store, registry),
-            keys,
+            provisioner: Provisioner::new(store, registry, keys),
             config: Arc::new(config),
         };
         Ok(Application {

@@ -224,7 +224,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(url) => url.trim_end_matches('/').to_string(),
         None => format!("http://{}", app.address()),
     };
-    if let Some(token) = accounts::bootstrap(&state.provisioner.store, &state.keys).await? {
+    if let Some(token) =
+        accounts::bootstrap(&state.provisioner.store, &state.provisioner.keys).await?
+    {
         println!("Switchboard created account \"default\" on this empty database.");
         println!("Its super-admin token (shown once; keep it safe):");
         println!();

@@ -30,7 +30,9 @@ CREATE TABLE users (
     id              UUID PRIMARY KEY,
     account_id      UUID NOT NULL REFERENCES accounts (id),
     user_name       TEXT NOT NULL,
-    user_name_lower TEXT NOT NULL,
+    -- Shadow columns compare and sort bytewise ("C"), the same on every server, and their
+    -- indexes serve both equality and ORDER BY.
+    user_name_lower TEXT COLLATE "C" NOT NULL,
     external_id     TEXT,
     display_name    TEXT,
     active          BOOLEAN NOT NULL,
@@ -42,12 +44,12 @@ CREATE TABLE users (
 CREATE UNIQUE INDEX users_user_name_key ON users (account_id, user_name_lower);
 CREATE INDEX users_external_id_idx ON users (account_id, external_id);
 CREATE INDEX users_created_idx ON users (account_id, created_at, id);
-CREATE INDEX users_last_modified_idx ON users (account_id, last_modified);
+CREATE INDEX users_last_modified_idx ON users (account_id, last_modified, id);
 
 CREATE TABLE user_emails (
     account_id  UUID NOT NULL,
     user_id     UUID NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    value_lower TEXT NOT NULL,
+    value_lower TEXT COLLATE "C" NOT NULL,
     type        TEXT,
     is_primary  BOOLEAN NOT NULL
 );
@@ -58,7 +60,7 @@ CREATE TABLE groups (
     id                 UUID PRIMARY KEY,
     account_id         UUID NOT NULL REFERENCES accounts (id),
     display_name       TEXT NOT NULL,
-    display_name_lower TEXT NOT NULL,
+    display_name_lower TEXT COLLATE "C" NOT NULL,
     external_id        TEXT,
     doc                JSONB NOT NULL,
     created_at         BIGINT NOT NULL,
@@ -68,7 +70,7 @@ CREATE TABLE groups (
 CREATE UNIQUE INDEX groups_display_name_key ON groups (account_id, display_name_lower);
 CREATE INDEX groups_external_id_idx ON groups (account_id, external_id);
 CREATE INDEX groups_created_idx ON groups (account_id, created_at, id);
-CREATE INDEX groups_last_modified_idx ON groups (account_id, last_modified);
+CREATE INDEX groups_last_modified_idx ON groups (account_id, last_modified, id);
 
 CREATE TABLE group_members (
     account_id  UUID NOT NULL,

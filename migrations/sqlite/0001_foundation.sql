@@ -42,7 +42,7 @@ CREATE TABLE users (
 CREATE UNIQUE INDEX users_user_name_key ON users (account_id, user_name_lower);
 CREATE INDEX users_external_id_idx ON users (account_id, external_id);
 CREATE INDEX users_created_idx ON users (account_id, created_at, id);
-CREATE INDEX users_last_modified_idx ON users (account_id, last_modified);
+CREATE INDEX users_last_modified_idx ON users (account_id, last_modified, id);
 
 CREATE TABLE user_emails (
     account_id  BLOB NOT NULL,
@@ -68,7 +68,7 @@ CREATE TABLE groups (
 CREATE UNIQUE INDEX groups_display_name_key ON groups (account_id, display_name_lower);
 CREATE INDEX groups_external_id_idx ON groups (account_id, external_id);
 CREATE INDEX groups_created_idx ON groups (account_id, created_at, id);
-CREATE INDEX groups_last_modified_idx ON groups (account_id, last_modified);
+CREATE INDEX groups_last_modified_idx ON groups (account_id, last_modified, id);
 
 CREATE TABLE group_members (
     account_id  BLOB NOT NULL,

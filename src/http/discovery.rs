@@ -12,8 +12,9 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use super::extract::Caller;
 use super::{AppState, MAX_PAYLOAD_SIZE, scim_json};
+use crate::provisioning::cursor::CURSOR_TIMEOUT_SECONDS;
 use crate::scim::error::ScimError;
-use crate::scim::list::{MAX_RESULTS, list_response};
+use crate::scim::list::{ListPage, MAX_RESULTS, list_response};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -47,11 +48,12 @@ async fn service_provider_config(Caller(ctx): Caller) -> Response {
         "sort": {"supported": true},
         "etag": {"supported": true},
         "pagination": {
-            "cursor": false,
+            "cursor": true,
             "index": true,
             "defaultPaginationMethod": "index",
             "defaultPageSize": MAX_RESULTS,
-            "maxPageSize": MAX_RESULTS
+            "maxPageSize": MAX_RESULTS,
+            "cursorTimeout": CURSOR_TIMEOUT_SECONDS
         },
         "authenticationSchemes": [{
             "type": "oauthbearertoken",
@@ -75,7 +77,15 @@ async fn resource_types(State(state): State<AppState>, Caller(ctx): Caller) -> R
         .iter()
         .map(|rt| located(&rt.representation, &ctx.scim_base))
         .collect();
-    scim_json(StatusCode::OK, &list_response(items.len() as u64, 1, items))
+    scim_json(
+        StatusCode::OK,
+        &list_response(ListPage {
+            total_results: items.len() as u64,
+            resources: items,
+            start_index: Some(1),
+            next_cursor: None,
+        }),
+    )
 }
 
 async fn resource_type(
@@ -106,7 +116,15 @@ async fn schemas(State(state): State<AppState>, Caller(ctx): Caller) -> Response
         .iter()
         .map(|s| located(&s.representation, &ctx.scim_base))
         .collect();
-    scim_json(StatusCode::OK, &list_response(items.len() as u64, 1, items))
+    scim_json(
+        StatusCode::OK,
+        &list_response(ListPage {
+            total_results: items.len() as u64,
+            resources: items,
+            start_index: Some(1),
+            next_cursor: None,
+        }),
+    )
 }
 
 async fn schema(

@@ -25,6 +25,7 @@ impl From<provisioning::Error> for ApiError {
         match e {
             provisioning::Error::Scim(e) => ApiError::Scim(e),
             provisioning::Error::Store(e) => e.into(),
+            provisioning::Error::Internal(message) => ApiError::Internal(message.into()),
         }
     }
 }

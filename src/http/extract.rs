@@ -123,7 +123,12 @@ async fn authenticate(headers: &HeaderMap, state: &AppState) -> Result<Principal
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
         return Err(ScimError::unauthorized("use 'Authorization: Bearer <token>'").into());
     }
-    Ok(tokens::verify(&state.provisioner.store, &state.keys, token.trim()).await?)
+    Ok(tokens::verify(
+        &state.provisioner.store,
+        &state.provisioner.keys,
+        token.trim(),
+    )
+    .await?)
 }
 
 /// `If-Match` (RFC 7644 §3.14; RFC 7232 §3.1).

@@ -79,11 +79,11 @@ async fn run_list(
 ) -> Result<Response, ApiError> {
     let rt = state.provisioner.resource_type("Group")?;
     let parsed = params.parse(state, rt)?;
-    let (total, resources) = state
+    let page = state
         .provisioner
         .list_groups(ctx, &parsed.query, parsed.sort.as_ref(), &parsed.projection)
         .await?;
-    Ok(list_page(parsed.query.start_index, total, resources))
+    Ok(list_page(page))
 }
 
 async fn replace(

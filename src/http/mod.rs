@@ -26,11 +26,10 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::ServeConfig;
 use crate::provisioning::Provisioner;
-use crate::provisioning::tokens::Keys;
 use crate::provisioning::users::Rendered;
 use crate::scim::error::ScimError;
 use crate::scim::filter::parse_attr_path;
-use crate::scim::list::{ListQuery, list_response};
+use crate::scim::list::{ListPage, ListQuery, list_response};
 use crate::scim::projection::Projection;
 use crate::scim::schema::ResourceType;
 use crate::store::SortSpec;
@@ -44,7 +43,6 @@ pub const MAX_PAYLOAD_SIZE: usize = 2 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub provisioner: Provisioner,
-    pub keys: Keys,
     pub config: Arc<ServeConfig>,
 }
 
@@ -106,11 +104,11 @@ async fn root_search(
     let groups = state.provisioner.resource_type("Group")?;
     let parsed = params.parse(&state, users)?;
     let group_projection = params.parse(&state, groups)?.projection;
-    let (total, resources) = state
+    let page = state
         .provisioner
         .search_all(&ctx, &parsed.query, &parsed.projection, &group_projection)
         .await?;
-    Ok(list_page(parsed.query.start_index, total, resources))
+    Ok(list_page(page))
 }
 
 /// A SCIM JSON response.
@@ -147,6 +145,8 @@ pub struct ListParams {
     pub filter: Option<String>,
     pub start_index: Option<Value>,
     pub count: Option<Value>,
+    /// RFC 9865: present (even empty) selects cursor paging.
+    pub cursor: Option<Value>,
     pub sort_by: Option<String>,
     pub sort_order: Option<String>,
     pub attributes: Option<Value>,
@@ -190,10 +190,22 @@ pub struct ParsedList {
 
 impl ListParams {
     pub fn parse(&self, state: &AppState, rt: &ResourceType) -> Result<ParsedList, ScimError> {
+        let cursor = match &self.cursor {
+            None => None,
+            Some(Value::Null) => Some(String::new()),
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => {
+                return Err(ScimError::bad_request(
+                    crate::scim::ScimType::InvalidCursor,
+                    "cursor must be a string",
+                ));
+            }
+        };
         let query = ListQuery::parse(
             self.filter.as_deref(),
             number_param(&self.start_index).as_deref(),
             number_param(&self.count).as_deref(),
+            cursor.as_deref(),
         )?;
         let sort = match self
             .sort_by
@@ -269,9 +281,6 @@ fn projection(
 }
 
 /// Renders a page as a ListResponse.
-pub fn list_page(start_index: u64, total: i64, resources: Vec<Value>) -> Response {
-    scim_json(
-        StatusCode::OK,
-        &list_response(total.max(0) as u64, start_index, resources),
-    )
+pub fn list_page(page: ListPage) -> Response {
+    scim_json(StatusCode::OK, &list_response(page))
 }

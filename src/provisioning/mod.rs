@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod cursor;
 pub mod groups;
 pub mod render;
 pub mod search;
@@ -15,8 +16,11 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::scim::error::ScimError;
+use crate::scim::list::{ListQuery, Paging};
 use crate::scim::schema::{Registry, ResourceType};
-use crate::store::{ListError, Store, StoreError};
+use crate::store::{ListError, ListRequest, Listed, SortSpec, Store, StoreError, Tx};
+use cursor::CursorScope;
+use tokens::Keys;
 
 /// The role a bearer token carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +98,8 @@ pub enum Error {
     Scim(#[from] ScimError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl From<ListError> for Error {
@@ -107,16 +113,57 @@ impl From<ListError> for Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The provisioning service: the store and the schema registry.
+/// The provisioning service: the store, the schema registry and the server's signing key.
 #[derive(Debug, Clone)]
 pub struct Provisioner {
     pub store: Store,
     pub registry: Arc<Registry>,
+    pub keys: Keys,
 }
 
 impl Provisioner {
-    pub fn new(store: Store, registry: Arc<Registry>) -> Self {
-        Provisioner { store, registry }
+    pub fn new(store: Store, registry: Arc<Registry>, keys: Keys) -> Self {
+        Provisioner {
+            store,
+            registry,
+            keys,
+        }
+    }
+
+    /// One page of `R` for `query`, with the `nextCursor` when paging by cursor.
+    pub(crate) async fn page<R: Listed>(
+        &self,
+        tx: &mut Tx,
+        ctx: &Context,
+        rt: &ResourceType,
+        query: &ListQuery,
+        sort: Option<&SortSpec>,
+    ) -> Result<(crate::store::ListPage<R>, Option<String>)> {
+        let scope = CursorScope {
+            account_id: ctx.principal.account_id,
+            resource_type: &rt.name,
+            filter: query.filter.as_ref(),
+            sort,
+            count: query.count,
+        };
+        let start = cursor::page_start(&self.keys, &scope, &query.paging)?;
+        let request = ListRequest {
+            filter: query.filter.as_ref(),
+            sort,
+            start,
+            limit: query.count,
+        };
+        let page = tx
+            .list::<R>(&self.registry, rt, ctx.principal.account_id, &request)
+            .await?;
+        let next_cursor = match (&query.paging, &page.next) {
+            (Paging::Cursor(_), Some(key)) => Some(
+                cursor::issue(&self.keys, &scope, key.clone())
+                    .map_err(|e| Error::Internal(format!("signing a cursor: {e}")))?,
+            ),
+            _ => None,
+        };
+        Ok((page, next_cursor))
     }
 
     pub fn resource_type(&self, name: &str) -> Result<&ResourceType> {

@@ -19,8 +19,8 @@ const MICROS_PER_DAY: i64 = 86_400 * 1_000_000;
 /// The signing key; its `Debug` never shows the secret.
 #[derive(Clone)]
 pub struct Keys {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    pub(crate) encoding: EncodingKey,
+    pub(crate) decoding: DecodingKey,
 }
 
 impl std::fmt::Debug for Keys {

@@ -12,7 +12,7 @@ use super::audit;
 use super::render;
 use super::{Context, Error, Precondition, Provisioner, Result, parse_id};
 use crate::scim::error::ScimError;
-use crate::scim::list::ListQuery;
+use crate::scim::list::{ListPage, ListQuery};
 use crate::scim::patch;
 use crate::scim::projection::Projection;
 use crate::scim::resource::{self, Document, same_value};
@@ -210,20 +210,13 @@ impl Provisioner {
         query: &ListQuery,
         sort: Option<&SortSpec>,
         projection: &Projection,
-    ) -> Result<(i64, Vec<Value>)> {
+    ) -> Result<ListPage> {
         let rt = self.resource_type("User")?;
         let mut tx = self.store.begin_read().await?;
-        let (total, records) = tx
-            .list_users(
-                &self.registry,
-                rt,
-                ctx.principal.account_id,
-                query.filter.as_ref(),
-                sort,
-                query.start_index - 1,
-                query.count,
-            )
+        let (page, next_cursor) = self
+            .page::<UserRecord>(&mut tx, ctx, rt, query, sort)
             .await?;
+        let records = page.rows;
         let wants_groups = self
             .registry
             .core_schema(rt)
@@ -252,7 +245,12 @@ impl Provisioner {
                 Value::Object(projection.apply(&self.registry, rt, full))
             })
             .collect();
-        Ok((total, resources))
+        Ok(ListPage {
+            total_results: page.total.max(0) as u64,
+            resources,
+            start_index: query.start_index(),
+            next_cursor,
+        })
     }
 
     pub async fn replace_user(

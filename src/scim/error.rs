@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 /// URN of the error message schema (RFC 7644 §3.12).
 pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 
-/// The `scimType` keywords of RFC 7644 §3.12 table 9, plus the cursor errors of RFC 9865 §4.
+/// The `scimType` keywords of RFC 7644 §3.12 table 9, plus the cursor errors of RFC 9865 §2.1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScimType {
     InvalidFilter,
@@ -23,6 +23,7 @@ pub enum ScimType {
     Sensitive,
     InvalidCursor,
     ExpiredCursor,
+    InvalidCount,
 }
 
 impl ScimType {
@@ -40,6 +41,7 @@ impl ScimType {
             ScimType::Sensitive => "sensitive",
             ScimType::InvalidCursor => "invalidCursor",
             ScimType::ExpiredCursor => "expiredCursor",
+            ScimType::InvalidCount => "invalidCount",
         }
     }
 }

@@ -42,6 +42,36 @@ pub struct SortSpec {
     pub descending: bool,
 }
 
+/// The column a list is ordered by, when a cursor can continue from it (keyset paging).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Created,
+    LastModified,
+    UserName,
+    GroupDisplayName,
+    Id,
+}
+
+impl SortKey {
+    pub fn column(self) -> &'static str {
+        match self {
+            SortKey::Created => "r.created_at",
+            SortKey::LastModified => "r.last_modified",
+            SortKey::UserName => "r.user_name_lower",
+            SortKey::GroupDisplayName => "r.display_name_lower",
+            SortKey::Id => "r.id",
+        }
+    }
+}
+
+/// An `ORDER BY` clause and what a cursor needs to know of it.
+#[derive(Debug, Clone)]
+pub struct Ordering {
+    pub sql: String,
+    pub key: Option<SortKey>,
+    pub descending: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Uuid,
@@ -130,28 +160,29 @@ impl<'a> Compiler<'a> {
         )
     }
 
-    /// An `ORDER BY` list for `sortBy`, always ending with the id so that pages are stable.
-    pub fn order_by(&mut self, sort: Option<&SortSpec>) -> Result<String, ScimError> {
+    /// The `ORDER BY` of a list, always ending with the id so that pages are stable, and — when
+    /// the order is over a non-null column — the key a cursor can continue from.
+    pub fn order_by(&mut self, sort: Option<&SortSpec>) -> Result<Ordering, ScimError> {
         let Some(sort) = sort else {
-            return Ok("r.created_at, r.id".into());
+            return Ok(Ordering {
+                sql: "r.created_at, r.id".into(),
+                key: Some(SortKey::Created),
+                descending: false,
+            });
+        };
+        let unknown = || {
+            ScimError::invalid_value(format!(
+                "sortBy: '{}' is not an attribute of {}",
+                sort.path, self.rt.name
+            ))
         };
         let resolved = self
             .registry
             .resolve(self.rt, sort.path.urn.as_deref(), &sort.path.attr)
-            .map_err(|_| {
-                ScimError::invalid_value(format!(
-                    "sortBy: '{}' is not an attribute of {}",
-                    sort.path, self.rt.name
-                ))
-            })?;
+            .map_err(|_| unknown())?;
         let attribute = resolved.attribute;
         let target = match &sort.path.sub_attr {
-            Some(sub) => attribute.sub_attribute(sub).ok_or_else(|| {
-                ScimError::invalid_value(format!(
-                    "sortBy: '{}' is not an attribute of {}",
-                    sort.path, self.rt.name
-                ))
-            })?,
+            Some(sub) => attribute.sub_attribute(sub).ok_or_else(unknown)?,
             None => attribute,
         };
         if attribute.multi_valued || target.kind == AttributeType::Complex {
@@ -160,23 +191,41 @@ impl<'a> Compiler<'a> {
                 sort.path
             )));
         }
-        let operand = self.row_operand(
-            &sort.path,
-            attribute,
-            target,
-            resolved.in_extension.then_some(resolved.schema).flatten(),
-        )?;
+        let extension = if resolved.in_extension {
+            resolved.schema
+        } else {
+            None
+        };
+        let operand = self.row_operand(&sort.path, attribute, target, extension)?;
         let direction = if sort.descending { "DESC" } else { "ASC" };
-        // Unassigned values sort last in either direction (RFC 7644 §3.4.2.3).
+        let key = match operand.expr.as_str() {
+            "r.created_at" => Some(SortKey::Created),
+            "r.last_modified" => Some(SortKey::LastModified),
+            "r.user_name_lower" => Some(SortKey::UserName),
+            "r.display_name_lower" => Some(SortKey::GroupDisplayName),
+            "r.id" => Some(SortKey::Id),
+            _ => None,
+        };
+        if key.is_some() {
+            // A non-null column: its index serves the order as it is.
+            return Ok(Ordering {
+                sql: format!("{} {direction}, r.id {direction}", operand.expr),
+                key,
+                descending: sort.descending,
+            });
+        }
         let expr = match (self.dialect, operand.kind) {
             (Dialect::Postgres, Kind::LowerText | Kind::Text) => {
                 format!("{} COLLATE \"C\"", operand.expr)
             }
             _ => operand.expr,
         };
-        Ok(format!(
-            "({expr}) IS NULL, {expr} {direction}, r.id {direction}"
-        ))
+        // Unassigned values sort last in either direction (RFC 7644 §3.4.2.3).
+        Ok(Ordering {
+            sql: format!("({expr}) IS NULL, {expr} {direction}, r.id {direction}"),
+            key: None,
+            descending: sort.descending,
+        })
     }
 
     fn compile(&mut self, filter: &Filter, scope: &Scope<'_>) -> Result<String, ScimError> {
@@ -295,6 +344,12 @@ impl<'a> Compiler<'a> {
                         path.attr, attribute.name
                     ))
                 })?;
+                if sub.kind == AttributeType::Binary && comparison.is_some() {
+                    return Err(ScimError::invalid_filter(format!(
+                        "'{}.{}' is binary: only 'pr' applies to it",
+                        attribute.name, sub.name
+                    )));
+                }
                 let base = format!("{alias}.value");
                 let operand = self.json_operand(&base, &[sub.name.as_str()], sub);
                 return self.operand_condition(path, operand, comparison);
@@ -344,6 +399,11 @@ impl<'a> Compiler<'a> {
                     "'{path}' is complex: compare one of its sub-attributes"
                 ))),
             };
+        }
+        if target.kind == AttributeType::Binary && comparison.is_some() {
+            return Err(ScimError::invalid_filter(format!(
+                "'{path}' is binary: only 'pr' applies to it"
+            )));
         }
         let operand = self.row_operand(path, attribute, target, extension)?;
         self.operand_condition(path, operand, comparison)
@@ -399,8 +459,10 @@ impl<'a> Compiler<'a> {
                     alias: alias.clone(),
                 },
             )?;
+            // An uncorrelated IN list, so that both planners drive the lookup from the
+            // (account_id, value_lower) index rather than probe it once per row.
             return Ok(format!(
-                "EXISTS (SELECT 1 FROM user_emails {alias} WHERE {alias}.user_id = r.id AND {condition})"
+                "r.id IN (SELECT {alias}.user_id FROM user_emails {alias} WHERE {alias}.account_id = $1 AND {condition})"
             ));
         }
         if top && self.table == Table::Groups && attribute.name == "members" {
@@ -412,7 +474,7 @@ impl<'a> Compiler<'a> {
                 },
             )?;
             return Ok(format!(
-                "EXISTS (SELECT 1 FROM group_members {alias} WHERE {alias}.group_id = r.id AND {condition})"
+                "r.id IN (SELECT {alias}.group_id FROM group_members {alias} WHERE {alias}.account_id = $1 AND {condition})"
             ));
         }
         if !attribute.multi_valued {

@@ -6,7 +6,8 @@ use serde_json::{Map, Value};
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::filter_sql::{Compiler, SortSpec, Table};
+use super::filter_sql::{Compiler, SortKey, Table};
+use super::list::{KeyValue, Listed};
 use super::users::ListError;
 use super::{StoreError, Tx, bind_all, now_micros, on_conn};
 use crate::scim::filter::Filter;
@@ -30,6 +31,27 @@ pub struct MemberRef {
     pub group_id: Uuid,
     pub member_id: Uuid,
     pub member_type: String,
+}
+
+impl Listed for GroupRecord {
+    const TABLE: Table = Table::Groups;
+    const FROM: &'static str = "groups";
+    const COLUMNS: &'static str = COLUMNS;
+
+    fn id(&self) -> Uuid {
+        self.id
+    }
+
+    fn key(&self, key: SortKey) -> KeyValue {
+        match key {
+            SortKey::Created => KeyValue::Int(self.created_at),
+            SortKey::LastModified => KeyValue::Int(self.last_modified),
+            SortKey::UserName | SortKey::GroupDisplayName => {
+                KeyValue::Text(self.display_name.to_lowercase())
+            }
+            SortKey::Id => KeyValue::Text(self.id.to_string()),
+        }
+    }
 }
 
 const COLUMNS: &str = "r.id, r.account_id, r.display_name, r.external_id, r.doc, r.created_at, r.last_modified, r.version";
@@ -122,54 +144,6 @@ impl Tx {
                 .rows_affected()
         });
         Ok(deleted == 1)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub async fn list_groups(
-        &mut self,
-        registry: &Registry,
-        rt: &ResourceType,
-        account_id: Uuid,
-        filter: Option<&Filter>,
-        sort: Option<&SortSpec>,
-        offset: u64,
-        limit: u32,
-    ) -> Result<(i64, Vec<GroupRecord>), ListError> {
-        let mut compiler = Compiler::new(self.dialect(), registry, rt, Table::Groups, 1);
-        let condition = match filter {
-            Some(f) => compiler.filter(f)?,
-            None => "1 = 1".to_string(),
-        };
-        let order = compiler.order_by(sort)?;
-        let binds = compiler.binds;
-        let count_sql = sqlx::AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM groups r WHERE r.account_id = $1 AND {condition}"
-        ));
-        let total = on_conn!(self, |conn| {
-            bind_all!(
-                sqlx::query_scalar::<_, i64>(count_sql).bind(account_id),
-                &binds
-            )
-            .fetch_one(conn)
-            .await
-            .map_err(StoreError::from)?
-        });
-        if limit == 0 {
-            return Ok((total, Vec::new()));
-        }
-        let page_sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM groups r WHERE r.account_id = $1 AND {condition} ORDER BY {order} LIMIT {limit} OFFSET {offset}"
-        ));
-        let rows = on_conn!(self, |conn| {
-            bind_all!(
-                sqlx::query_as::<_, GroupRecord>(page_sql).bind(account_id),
-                &binds
-            )
-            .fetch_all(conn)
-            .await
-            .map_err(StoreError::from)?
-        });
-        Ok((total, rows))
     }
 
     /// The direct members of each of `group_ids`.

@@ -14,6 +14,7 @@ mod accounts;
 mod audit;
 mod filter_sql;
 mod groups;
+mod list;
 mod tokens;
 mod users;
 
@@ -27,8 +28,9 @@ use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
 
 pub use accounts::{Account, SIGNING_KEY_ID};
 pub use audit::{AuditEvent, AuditQuery, AuditRecord};
-pub use filter_sql::SortSpec;
+pub use filter_sql::{SortKey, SortSpec};
 pub use groups::{GroupRecord, MemberRef};
+pub use list::{CursorKey, KeyValue, ListPage, ListRequest, Listed, PageStart};
 pub use tokens::TokenRecord;
 pub use users::{ListError, UserGroupRef, UserRecord};
 

@@ -6,11 +6,10 @@ use serde_json::{Map, Value};
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::filter_sql::{Compiler, SortSpec, Table};
-use super::{StoreError, Tx, bind_all, on_conn};
+use super::filter_sql::{SortKey, Table};
+use super::list::{KeyValue, Listed};
+use super::{StoreError, Tx, on_conn};
 use crate::scim::error::ScimError;
-use crate::scim::filter::Filter;
-use crate::scim::schema::{Registry, ResourceType};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRecord {
@@ -32,6 +31,27 @@ pub struct UserGroupRef {
     pub user_id: Uuid,
     pub group_id: Uuid,
     pub display_name: String,
+}
+
+impl Listed for UserRecord {
+    const TABLE: Table = Table::Users;
+    const FROM: &'static str = "users";
+    const COLUMNS: &'static str = COLUMNS;
+
+    fn id(&self) -> Uuid {
+        self.id
+    }
+
+    fn key(&self, key: SortKey) -> KeyValue {
+        match key {
+            SortKey::Created => KeyValue::Int(self.created_at),
+            SortKey::LastModified => KeyValue::Int(self.last_modified),
+            SortKey::UserName | SortKey::GroupDisplayName => {
+                KeyValue::Text(self.user_name.to_lowercase())
+            }
+            SortKey::Id => KeyValue::Text(self.id.to_string()),
+        }
+    }
 }
 
 const COLUMNS: &str = "r.id, r.account_id, r.user_name, r.external_id, r.display_name, r.active, r.doc, r.created_at, r.last_modified, r.version";
@@ -169,55 +189,6 @@ impl Tx {
                 .rows_affected()
         });
         Ok(deleted == 1)
-    }
-
-    /// One page of the account's users matching `filter`, and the total number of matches.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn list_users(
-        &mut self,
-        registry: &Registry,
-        rt: &ResourceType,
-        account_id: Uuid,
-        filter: Option<&Filter>,
-        sort: Option<&SortSpec>,
-        offset: u64,
-        limit: u32,
-    ) -> Result<(i64, Vec<UserRecord>), ListError> {
-        let mut compiler = Compiler::new(self.dialect(), registry, rt, Table::Users, 1);
-        let condition = match filter {
-            Some(f) => compiler.filter(f)?,
-            None => "1 = 1".to_string(),
-        };
-        let order = compiler.order_by(sort)?;
-        let binds = compiler.binds;
-        let count_sql = sqlx::AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM users r WHERE r.account_id = $1 AND {condition}"
-        ));
-        let total = on_conn!(self, |conn| {
-            bind_all!(
-                sqlx::query_scalar::<_, i64>(count_sql).bind(account_id),
-                &binds
-            )
-            .fetch_one(conn)
-            .await
-            .map_err(StoreError::from)?
-        });
-        if limit == 0 {
-            return Ok((total, Vec::new()));
-        }
-        let page_sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM users r WHERE r.account_id = $1 AND {condition} ORDER BY {order} LIMIT {limit} OFFSET {offset}"
-        ));
-        let rows = on_conn!(self, |conn| {
-            bind_all!(
-                sqlx::query_as::<_, UserRecord>(page_sql).bind(account_id),
-                &binds
-            )
-            .fetch_all(conn)
-            .await
-            .map_err(StoreError::from)?
-        });
-        Ok((total, rows))
     }
 
     /// The groups each of `user_ids` is a direct member of.

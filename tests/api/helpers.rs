@@ -121,7 +121,7 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
     let app = Application::build(config).await.expect("build app");
     let base = format!("http://{}", app.address());
     let store = app.state().provisioner.store.clone();
-    let keys = app.state().keys.clone();
+    let keys = app.state().provisioner.keys.clone();
     tokio::spawn(app.run(std::future::pending()));
     let token = accounts::bootstrap(&store, &keys)
         .await

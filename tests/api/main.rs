@@ -9,4 +9,5 @@ mod cli;
 mod discovery;
 mod groups;
 mod hostile;
+mod query;
 mod users;
