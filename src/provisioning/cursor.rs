@@ -53,6 +53,9 @@ struct Claims {
     n: u32,
     /// Where the next page starts.
     k: CursorKey,
+    /// `totalResults` as counted for the first page: the walk reports the size of the result
+    /// set it started on, and deeper pages skip the count, so every page costs the same.
+    t: i64,
 }
 
 fn invalid() -> ScimError {
@@ -62,17 +65,17 @@ fn invalid() -> ScimError {
     )
 }
 
-/// Where a page starts, from the request's paging parameters.
+/// Where a page starts, from the request's paging parameters, and the total a cursor carries.
 pub fn page_start(
     keys: &Keys,
     scope: &CursorScope<'_>,
     paging: &Paging,
-) -> Result<PageStart, ScimError> {
+) -> Result<(PageStart, Option<i64>), ScimError> {
     let cursor = match paging {
         Paging::Index { start_index } => {
-            return Ok(PageStart::Offset(start_index.saturating_sub(1)));
+            return Ok((PageStart::Offset(start_index.saturating_sub(1)), None));
         }
-        Paging::Cursor(None) => return Ok(PageStart::First),
+        Paging::Cursor(None) => return Ok((PageStart::First, None)),
         Paging::Cursor(Some(cursor)) => cursor,
     };
     let mut validation = Validation::new(Algorithm::HS256);
@@ -100,7 +103,7 @@ pub fn page_start(
             ),
         ));
     }
-    Ok(PageStart::After(claims.k))
+    Ok((PageStart::After(claims.k), Some(claims.t)))
 }
 
 /// The `nextCursor` for a page that ended at `key`.
@@ -108,6 +111,7 @@ pub fn issue(
     keys: &Keys,
     scope: &CursorScope<'_>,
     key: CursorKey,
+    total: i64,
 ) -> Result<String, jsonwebtoken::errors::Error> {
     let claims = Claims {
         iss: ISSUER.into(),
@@ -115,6 +119,7 @@ pub fn issue(
         q: scope.fingerprint(),
         n: scope.count,
         k: key,
+        t: total,
     };
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding)
 }

@@ -146,19 +146,20 @@ impl Provisioner {
             sort,
             count: query.count,
         };
-        let start = cursor::page_start(&self.keys, &scope, &query.paging)?;
+        let (start, known_total) = cursor::page_start(&self.keys, &scope, &query.paging)?;
         let request = ListRequest {
             filter: query.filter.as_ref(),
             sort,
             start,
             limit: query.count,
+            known_total,
         };
         let page = tx
             .list::<R>(&self.registry, rt, ctx.principal.account_id, &request)
             .await?;
         let next_cursor = match (&query.paging, &page.next) {
             (Paging::Cursor(_), Some(key)) => Some(
-                cursor::issue(&self.keys, &scope, key.clone())
+                cursor::issue(&self.keys, &scope, key.clone(), page.total)
                     .map_err(|e| Error::Internal(format!("signing a cursor: {e}")))?,
             ),
             _ => None,

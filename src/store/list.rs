@@ -44,6 +44,8 @@ pub struct ListRequest<'a> {
     pub sort: Option<&'a SortSpec>,
     pub start: PageStart,
     pub limit: u32,
+    /// The total, when the caller already knows it (a cursor carries it): the count is skipped.
+    pub known_total: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -154,28 +156,28 @@ impl Tx {
         request: &ListRequest<'_>,
     ) -> Result<ListPage<R>, ListError> {
         let plan = plan::<R>(self.dialect(), registry, rt, request)?;
-        // The count must not see the cursor's condition: it counts every match.
-        let count_binds = match request.start {
-            PageStart::After(_) => {
-                &plan.binds[..plan.binds.len()
-                    - if plan.ordering.key == Some(SortKey::Id) {
-                        1
-                    } else {
-                        2
-                    }]
+        let total = match request.known_total {
+            Some(total) => total,
+            None => {
+                // The count must not see the cursor's condition: it counts every match.
+                let key_binds = match (&request.start, plan.ordering.key) {
+                    (PageStart::After(_), Some(SortKey::Id)) => 1,
+                    (PageStart::After(_), _) => 2,
+                    _ => 0,
+                };
+                let count_binds = &plan.binds[..plan.binds.len() - key_binds];
+                let count_sql = sqlx::AssertSqlSafe(plan.count_sql);
+                on_conn!(self, |conn| {
+                    bind_all!(
+                        sqlx::query_scalar::<_, i64>(count_sql).bind(account_id),
+                        count_binds
+                    )
+                    .fetch_one(conn)
+                    .await
+                    .map_err(StoreError::from)?
+                })
             }
-            PageStart::Offset(_) | PageStart::First => &plan.binds[..],
         };
-        let count_sql = sqlx::AssertSqlSafe(plan.count_sql);
-        let total = on_conn!(self, |conn| {
-            bind_all!(
-                sqlx::query_scalar::<_, i64>(count_sql).bind(account_id),
-                count_binds
-            )
-            .fetch_one(conn)
-            .await
-            .map_err(StoreError::from)?
-        });
         if request.limit == 0 {
             return Ok(ListPage {
                 total,

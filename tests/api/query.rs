@@ -147,7 +147,7 @@ async fn bad_cursors_are_refused(app: TestApp) {
     // A correctly signed cursor past its time.
     let expired = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &json!({"iss": "switchboard-cursor", "exp": 1_000_000_000, "q": "x", "n": 1, "k": {"key": 1, "id": uuid::Uuid::nil()}}),
+        &json!({"iss": "switchboard-cursor", "exp": 1_000_000_000, "q": "x", "n": 1, "t": 3, "k": {"key": 1, "id": uuid::Uuid::nil()}}),
         &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
     )
     .unwrap();
@@ -274,6 +274,7 @@ async fn lookups_use_their_indexes(app: TestApp) {
             sort,
             start,
             limit: 200,
+            known_total: None,
         };
         let mut tx = app.store.begin_read().await.unwrap();
         let plan = if on_users {
