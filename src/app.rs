@@ -9,8 +9,8 @@ use tokio::net::TcpListener;
 
 use crate::config::ServeConfig;
 use crate::http::{AppState, router};
-use crate::provisioning::Provisioner;
 use crate::provisioning::tokens::Keys;
+use crate::provisioning::{Provisioner, Settings};
 use crate::scim::schema::Registry;
 use crate::store::Store;
 
@@ -40,7 +40,14 @@ impl Application {
             .with_context(|| format!("binding {}", config.listen))?;
         let address = listener.local_addr()?;
         let state = AppState {
-            provisioner: Provisioner::new(store, registry, keys),
+            provisioner: Provisioner::new(
+                store,
+                registry,
+                keys,
+                Settings {
+                    max_group_depth: config.max_group_depth,
+                },
+            ),
             config: Arc::new(config),
         };
         Ok(Application {

@@ -69,6 +69,9 @@ pub struct ServeArgs {
     /// JWT signing secret; by default one is generated on first start and kept in the database.
     #[arg(long, env = "SWITCHBOARD_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+    /// Most levels of nested groups (a top group is level 1).
+    #[arg(long, env = "SWITCHBOARD_MAX_GROUP_DEPTH", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=32))]
+    pub max_group_depth: u32,
     /// Log format.
     #[arg(
         long,
@@ -216,6 +219,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         database_url: args.database.url,
         public_url: args.public_url,
         jwt_secret: args.jwt_secret,
+        max_group_depth: args.max_group_depth as usize,
     };
     tracing::info!(config = ?config, "starting");
     let app = Application::build(config).await?;

@@ -15,6 +15,8 @@ pub struct ServeConfig {
     pub public_url: Option<String>,
     /// JWT signing secret; when unset, one is generated on first start and kept in the database.
     pub jwt_secret: Option<String>,
+    /// Most levels of nested groups.
+    pub max_group_depth: usize,
 }
 
 impl fmt::Debug for ServeConfig {
@@ -27,6 +29,7 @@ impl fmt::Debug for ServeConfig {
                 "jwt_secret",
                 &self.jwt_secret.as_ref().map(|_| "<redacted>"),
             )
+            .field("max_group_depth", &self.max_group_depth)
             .finish()
     }
 }

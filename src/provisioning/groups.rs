@@ -23,6 +23,31 @@ use crate::store::{GroupRecord, SortSpec, StoreError, Tx, now_micros};
 /// Longest accepted group `displayName`, in characters.
 pub const MAX_DISPLAY_NAME: usize = 128;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MemberKind {
+    User,
+    Group,
+}
+
+impl MemberKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            MemberKind::User => "User",
+            MemberKind::Group => "Group",
+        }
+    }
+}
+
+/// A resolved member: an id of the account and what it is.
+#[derive(Debug, Clone, Copy)]
+struct Member {
+    id: Uuid,
+    kind: MemberKind,
+}
+
+/// Most member values one PATCH may carry (`413` beyond): large groups are synced in batches.
+pub const MAX_MEMBERS_PER_PATCH: usize = 1000;
+
 /// What a write did to the membership, for the audit trail.
 #[derive(Debug, Default)]
 struct MembershipDelta {
@@ -116,52 +141,135 @@ impl Provisioner {
         })
     }
 
-    /// Resolves member values to user ids of the account; anything else is refused whole.
+    /// Resolves member values to users and groups of the account, refusing the whole request
+    /// for any member that is neither, and for a group member that would make a cycle or nest
+    /// deeper than the configured limit under `parent`.
     async fn resolve_members(
         &self,
         tx: &mut Tx,
         ctx: &Context,
+        parent: Uuid,
         members: &[Value],
-    ) -> Result<Vec<Uuid>> {
-        let mut ids = Vec::with_capacity(members.len());
+    ) -> Result<Vec<Member>> {
+        let account = ctx.principal.account_id;
+        let mut wanted: Vec<(Uuid, Option<MemberKind>)> = Vec::with_capacity(members.len());
         let mut seen = HashSet::with_capacity(members.len());
         for member in members {
             let value = member
                 .get("value")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            if let Some(kind) = member.get("type").and_then(Value::as_str) {
-                if kind.eq_ignore_ascii_case("Group") {
-                    return Err(ScimError::invalid_value(format!("member {value} has type Group: nested groups are not supported yet; members must be users")).into());
-                }
-                if !kind.eq_ignore_ascii_case("User") {
+            let kind = match member.get("type").and_then(Value::as_str) {
+                None => None,
+                Some(k) if k.eq_ignore_ascii_case("User") => Some(MemberKind::User),
+                Some(k) if k.eq_ignore_ascii_case("Group") => Some(MemberKind::Group),
+                Some(k) => {
                     return Err(ScimError::invalid_value(format!(
-                        "member {value} has type '{kind}'; the type of a member is User"
+                        "member {value} has type '{k}'; a member's type is User or Group"
                     ))
                     .into());
                 }
-            }
+            };
             let id = Uuid::parse_str(value).map_err(|_| {
                 ScimError::invalid_value(format!(
-                    "member '{value}' is not the id of a user of this account"
+                    "member '{value}' is not the id of a user or group of this account"
                 ))
             })?;
             if seen.insert(id) {
-                ids.push(id);
+                wanted.push((id, kind));
             }
         }
-        let found: HashSet<Uuid> = tx
-            .existing_user_ids(ctx.principal.account_id, &ids)
+        let maybe_users: Vec<Uuid> = wanted
+            .iter()
+            .filter(|(_, k)| *k != Some(MemberKind::Group))
+            .map(|(id, _)| *id)
+            .collect();
+        let users: HashSet<Uuid> = tx
+            .existing_user_ids(account, &maybe_users)
             .await?
             .into_iter()
             .collect();
-        if let Some(missing) = ids.iter().find(|id| !found.contains(id)) {
-            return Err(ScimError::invalid_value(format!(
-                "member '{missing}' is not the id of a user of this account"
-            ))
-            .into());
+        let maybe_groups: Vec<Uuid> = wanted
+            .iter()
+            .filter(|(id, k)| *k != Some(MemberKind::User) && !users.contains(id))
+            .map(|(id, _)| *id)
+            .collect();
+        let groups: HashSet<Uuid> = if maybe_groups.is_empty() {
+            HashSet::new()
+        } else {
+            tx.existing_group_ids(account, &maybe_groups)
+                .await?
+                .into_iter()
+                .collect()
+        };
+        let mut resolved = Vec::with_capacity(wanted.len());
+        for (id, declared) in wanted {
+            let kind = if users.contains(&id) {
+                MemberKind::User
+            } else if groups.contains(&id) {
+                MemberKind::Group
+            } else {
+                let what = match declared {
+                    Some(MemberKind::User) => "a user",
+                    Some(MemberKind::Group) => "a group",
+                    None => "a user or group",
+                };
+                return Err(ScimError::invalid_value(format!(
+                    "member '{id}' is not the id of {what} of this account"
+                ))
+                .into());
+            };
+            resolved.push(Member { id, kind });
         }
-        Ok(ids)
+        if resolved.iter().any(|m| m.kind == MemberKind::Group) {
+            self.check_nesting(tx, account, parent, &resolved).await?;
+        }
+        Ok(resolved)
+    }
+
+    /// Refuses cycles (RFC 7644 leaves them to the server; we refuse them as `invalidValue`) and
+    /// nesting deeper than `max_group_depth` levels.
+    async fn check_nesting(
+        &self,
+        tx: &mut Tx,
+        account: Uuid,
+        parent: Uuid,
+        members: &[Member],
+    ) -> Result<()> {
+        tx.lock_nesting(account).await?;
+        let levels_above = tx
+            .ancestor_groups(account, parent)
+            .await?
+            .iter()
+            .map(|(_, d)| *d)
+            .max()
+            .unwrap_or(0);
+        let max = self.settings.max_group_depth as i64;
+        for child in members.iter().filter(|m| m.kind == MemberKind::Group) {
+            if child.id == parent {
+                return Err(
+                    ScimError::invalid_value("a group cannot be a member of itself").into(),
+                );
+            }
+            let below = tx.descendant_groups(account, child.id).await?;
+            if below.iter().any(|(id, _)| *id == parent) {
+                return Err(ScimError::invalid_value(format!(
+                    "group {} already contains group {parent} (directly or through other groups): adding it as a member would make a cycle",
+                    child.id
+                ))
+                .into());
+            }
+            let height = 1 + below.iter().map(|(_, d)| *d).max().unwrap_or(0);
+            let levels = levels_above + 1 + height;
+            if levels > max {
+                return Err(ScimError::invalid_value(format!(
+                    "nesting group {} here would make {levels} levels of groups; at most {max} are allowed",
+                    child.id
+                ))
+                .into());
+            }
+        }
+        Ok(())
     }
 
     async fn add_members(
@@ -169,16 +277,16 @@ impl Provisioner {
         tx: &mut Tx,
         ctx: &Context,
         group_id: Uuid,
-        ids: &[Uuid],
+        members: &[Member],
         delta: &mut MembershipDelta,
     ) -> Result<()> {
-        let rows: Vec<(Uuid, &str)> = ids.iter().map(|id| (*id, "User")).collect();
+        let rows: Vec<(Uuid, &str)> = members.iter().map(|m| (m.id, m.kind.as_str())).collect();
         if tx
             .add_members(ctx.principal.account_id, group_id, &rows)
             .await?
             > 0
         {
-            delta.added.extend_from_slice(ids);
+            delta.added.extend(members.iter().map(|m| m.id));
         }
         Ok(())
     }
@@ -188,7 +296,7 @@ impl Provisioner {
         tx: &mut Tx,
         ctx: &Context,
         group_id: Uuid,
-        wanted: &[Uuid],
+        wanted: &[Member],
         delta: &mut MembershipDelta,
     ) -> Result<()> {
         let current: HashSet<Uuid> = tx
@@ -196,11 +304,11 @@ impl Provisioner {
             .await?
             .into_iter()
             .collect();
-        let wanted_set: HashSet<Uuid> = wanted.iter().copied().collect();
+        let wanted_set: HashSet<Uuid> = wanted.iter().map(|m| m.id).collect();
         let to_remove: Vec<Uuid> = current.difference(&wanted_set).copied().collect();
-        let to_add: Vec<Uuid> = wanted
+        let to_add: Vec<Member> = wanted
             .iter()
-            .filter(|id| !current.contains(id))
+            .filter(|m| !current.contains(&m.id))
             .copied()
             .collect();
         if !to_remove.is_empty() {
@@ -236,7 +344,9 @@ impl Provisioner {
             version: 1,
         };
         let mut tx = self.store.begin_write().await?;
-        let member_ids = self.resolve_members(&mut tx, ctx, &members).await?;
+        let member_ids = self
+            .resolve_members(&mut tx, ctx, record.id, &members)
+            .await?;
         tx.insert_group(&record)
             .await
             .map_err(unique_violation(&display_name))?;
@@ -344,7 +454,7 @@ impl Provisioner {
             .await?
             .ok_or_else(|| ScimError::not_found(format!("Group {id} not found")))?;
         precondition.check(existing.version)?;
-        let wanted = self.resolve_members(&mut tx, ctx, &members).await?;
+        let wanted = self.resolve_members(&mut tx, ctx, uuid, &members).await?;
         let mut delta = MembershipDelta::default();
         self.replace_members(&mut tx, ctx, uuid, &wanted, &mut delta)
             .await?;
@@ -405,6 +515,20 @@ impl Provisioner {
         precondition.check(existing.version)?;
         let mut doc = existing.doc.0.clone();
         let changes = patch::apply(&self.registry, rt, &mut doc, &operations)?;
+        let member_values: usize = changes
+            .iter()
+            .map(|c| match c {
+                MemberChange::Add(v) | MemberChange::ReplaceAll(v) => v.len(),
+                MemberChange::Remove(v) => v.len(),
+                MemberChange::RemoveMatching(_) | MemberChange::RemoveAll => 0,
+            })
+            .sum();
+        if member_values > MAX_MEMBERS_PER_PATCH {
+            return Err(ScimError::payload_too_large(format!(
+                "this PATCH names {member_values} members; send at most {MAX_MEMBERS_PER_PATCH} per request"
+            ))
+            .into());
+        }
         let mut doc = resource::normalize(&self.registry, rt, &Value::Object(doc))?;
         let (display_name, external_id, _) = prepare(&mut doc)?;
 
@@ -413,7 +537,7 @@ impl Provisioner {
         for change in &changes {
             match change {
                 MemberChange::Add(values) => {
-                    let ids = self.resolve_members(&mut tx, ctx, values).await?;
+                    let ids = self.resolve_members(&mut tx, ctx, uuid, values).await?;
                     self.add_members(&mut tx, ctx, uuid, &ids, &mut delta)
                         .await?;
                 }
@@ -434,7 +558,7 @@ impl Provisioner {
                     delta.removed += tx.remove_all_members(account, uuid).await?;
                 }
                 MemberChange::ReplaceAll(values) => {
-                    let ids = self.resolve_members(&mut tx, ctx, values).await?;
+                    let ids = self.resolve_members(&mut tx, ctx, uuid, values).await?;
                     self.replace_members(&mut tx, ctx, uuid, &ids, &mut delta)
                         .await?;
                 }

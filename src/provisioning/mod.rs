@@ -113,20 +113,36 @@ impl From<ListError> for Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The provisioning service: the store, the schema registry and the server's signing key.
+/// Tunable rules of the platform.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Most levels of nested groups (a top group is level 1).
+    pub max_group_depth: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { max_group_depth: 5 }
+    }
+}
+
+/// The provisioning service: the store, the schema registry, the server's signing key and the
+/// platform settings.
 #[derive(Debug, Clone)]
 pub struct Provisioner {
     pub store: Store,
     pub registry: Arc<Registry>,
     pub keys: Keys,
+    pub settings: Settings,
 }
 
 impl Provisioner {
-    pub fn new(store: Store, registry: Arc<Registry>, keys: Keys) -> Self {
+    pub fn new(store: Store, registry: Arc<Registry>, keys: Keys, settings: Settings) -> Self {
         Provisioner {
             store,
             registry,
             keys,
+            settings,
         }
     }
 

@@ -68,7 +68,7 @@ pub fn user(
                     "value": g.group_id.to_string(),
                     "$ref": format!("{scim_base}/Groups/{}", g.group_id),
                     "display": g.display_name,
-                    "type": "direct",
+                    "type": if g.direct == 1 { "direct" } else { "indirect" },
                 })
             })
             .collect();

@@ -664,6 +664,22 @@ fn apply_filtered(
         }
         Ok(())
     })();
+    // Making a matched value primary takes the flag from the others (RFC 7643 §2.4: at most one
+    // primary value).
+    if result.is_ok()
+        && op != OpKind::Remove
+        && matched
+            .iter()
+            .any(|&i| items.get(i).is_some_and(is_primary))
+    {
+        for (i, item) in items.iter_mut().enumerate() {
+            if !matched.contains(&i)
+                && let Some(obj) = item.as_object_mut()
+            {
+                obj.remove("primary");
+            }
+        }
+    }
     if !items.is_empty() {
         container.insert(name, Value::Array(items));
     }
@@ -829,6 +845,16 @@ mod tests {
         assert_eq!(
             doc["emails"][1],
             json!({"type": "home", "value": "ana@home.org"})
+        );
+        patch(
+            &mut doc,
+            json!([{"op": "replace", "path": "emails[type eq \"home\"].primary", "value": true}]),
+        )
+        .unwrap();
+        assert_eq!(doc["emails"][1]["primary"], true);
+        assert!(
+            doc["emails"][0].get("primary").is_none(),
+            "one primary at a time"
         );
         patch(
             &mut doc,

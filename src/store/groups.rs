@@ -186,6 +186,88 @@ impl Tx {
         }))
     }
 
+    /// Which of `ids` are groups of the account.
+    pub async fn existing_group_ids(
+        &mut self,
+        account_id: Uuid,
+        ids: &[Uuid],
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let sql = sqlx::AssertSqlSafe(format!(
+                "SELECT id FROM groups WHERE account_id = $1 AND id IN ({})",
+                placeholders(2, chunk.len())
+            ));
+            let rows = on_conn!(self, |conn| {
+                let mut query = sqlx::query_scalar::<_, Uuid>(sql).bind(account_id);
+                for id in chunk {
+                    query = query.bind(*id);
+                }
+                query.fetch_all(conn).await?
+            });
+            found.extend(rows);
+        }
+        Ok(found)
+    }
+
+    /// The groups nested (transitively) inside `group_id`, each with its distance below it.
+    pub async fn descendant_groups(
+        &mut self,
+        account_id: Uuid,
+        group_id: Uuid,
+    ) -> Result<Vec<(Uuid, i64)>, StoreError> {
+        Ok(on_conn!(self, |conn| {
+            sqlx::query_as::<_, (Uuid, i64)>(
+                "WITH RECURSIVE below(id, depth) AS (
+                     SELECT member_id, 1 FROM group_members WHERE account_id = $1 AND group_id = $2 AND member_type = 'Group'
+                     UNION
+                     SELECT m.member_id, b.depth + 1 FROM group_members m JOIN below b ON m.group_id = b.id
+                     WHERE m.account_id = $1 AND m.member_type = 'Group' AND b.depth < 32
+                 )
+                 SELECT id, CAST(MAX(depth) AS BIGINT) FROM below GROUP BY id",
+            )
+            .bind(account_id)
+            .bind(group_id)
+            .fetch_all(conn)
+            .await?
+        }))
+    }
+
+    /// The groups `group_id` is nested in (transitively), each with its distance above it.
+    pub async fn ancestor_groups(
+        &mut self,
+        account_id: Uuid,
+        group_id: Uuid,
+    ) -> Result<Vec<(Uuid, i64)>, StoreError> {
+        Ok(on_conn!(self, |conn| {
+            sqlx::query_as::<_, (Uuid, i64)>(
+                "WITH RECURSIVE above(id, depth) AS (
+                     SELECT group_id, 1 FROM group_members WHERE account_id = $1 AND member_id = $2
+                     UNION
+                     SELECT m.group_id, a.depth + 1 FROM group_members m JOIN above a ON m.member_id = a.id
+                     WHERE m.account_id = $1 AND a.depth < 32
+                 )
+                 SELECT id, CAST(MAX(depth) AS BIGINT) FROM above GROUP BY id",
+            )
+            .bind(account_id)
+            .bind(group_id)
+            .fetch_all(conn)
+            .await?
+        }))
+    }
+
+    /// Serialises changes to the account's group nesting (row lock on the account), so that two
+    /// concurrent requests cannot each add half of a cycle. SQLite's writer lock already does.
+    pub async fn lock_nesting(&mut self, account_id: Uuid) -> Result<(), StoreError> {
+        if let Tx::Postgres(tx) = self {
+            sqlx::query("SELECT id FROM accounts WHERE id = $1 FOR UPDATE")
+                .bind(account_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Which of `ids` are users of the account.
     pub async fn existing_user_ids(
         &mut self,

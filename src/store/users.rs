@@ -31,6 +31,8 @@ pub struct UserGroupRef {
     pub user_id: Uuid,
     pub group_id: Uuid,
     pub display_name: String,
+    /// 1 for a direct membership, 0 for one inherited through nested groups.
+    pub direct: i64,
 }
 
 impl Listed for UserRecord {
@@ -191,7 +193,7 @@ impl Tx {
         Ok(deleted == 1)
     }
 
-    /// The groups each of `user_ids` is a direct member of.
+    /// The groups each of `user_ids` belongs to, directly or through nested groups.
     pub async fn groups_of_users(
         &mut self,
         account_id: Uuid,
@@ -202,10 +204,22 @@ impl Tx {
         }
         let placeholders: Vec<String> =
             (0..user_ids.len()).map(|i| format!("${}", i + 2)).collect();
+        // Direct memberships, then the groups those groups belong to, transitively (RFC 7643
+        // §4.1.2: "direct" / "indirect"). Nesting depth is bounded on write; the recursion bound
+        // here only guards against a corrupted graph.
         let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT m.member_id AS user_id, g.id AS group_id, g.display_name
-             FROM group_members m JOIN groups g ON g.id = m.group_id
-             WHERE m.account_id = $1 AND m.member_id IN ({}) ORDER BY g.display_name_lower, g.id",
+            "WITH RECURSIVE memberships(user_id, group_id, direct, depth) AS (
+                 SELECT m.member_id, m.group_id, 1, 0 FROM group_members m
+                 WHERE m.account_id = $1 AND m.member_id IN ({})
+                 UNION
+                 SELECT p.user_id, m.group_id, 0, p.depth + 1 FROM group_members m
+                 JOIN memberships p ON m.member_id = p.group_id
+                 WHERE m.account_id = $1 AND p.depth < 32
+             )
+             SELECT p.user_id, g.id AS group_id, g.display_name, CAST(MAX(p.direct) AS BIGINT) AS direct
+             FROM memberships p JOIN groups g ON g.id = p.group_id
+             GROUP BY p.user_id, g.id, g.display_name, g.display_name_lower
+             ORDER BY g.display_name_lower, g.id",
             placeholders.join(", ")
         ));
         Ok(on_conn!(self, |conn| {

@@ -117,6 +117,7 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
         database_url,
         public_url: None,
         jwt_secret: Some(JWT_SECRET.into()),
+        max_group_depth: 5,
     };
     let app = Application::build(config).await.expect("build app");
     let base = format!("http://{}", app.address());

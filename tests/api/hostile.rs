@@ -18,8 +18,9 @@ async fn raw(
     content_type: Option<&str>,
     body: Vec<u8>,
 ) -> crate::helpers::Reply {
-    let mut request = app
-        .client
+    // A client of its own: the server may close a connection whose body it refused unread,
+    // and that connection must not go back to the shared pool.
+    let mut request = reqwest::Client::new()
         .request(method, app.url(path))
         .bearer_auth(&app.token)
         .body(body);
