@@ -459,6 +459,7 @@ impl Provisioner {
         self.replace_members(&mut tx, ctx, uuid, &wanted, &mut delta)
             .await?;
         let before = render::group(&ctx.scim_base, &existing, None);
+        let before_version = existing.version;
         let record = self
             .save_group(
                 &mut tx,
@@ -473,7 +474,7 @@ impl Provisioner {
                 Error::Store(s) => unique_violation(&display_name)(s),
                 other => other,
             })?;
-        if record.version != before_version(&before) {
+        if record.version != before_version {
             let after = render::group(&ctx.scim_base, &record, None);
             audit::record(
                 &mut tx,
@@ -565,6 +566,7 @@ impl Provisioner {
             }
         }
         let before = render::group(&ctx.scim_base, &existing, None);
+        let before_version = existing.version;
         let record = self
             .save_group(
                 &mut tx,
@@ -579,7 +581,7 @@ impl Provisioner {
                 Error::Store(s) => unique_violation(&display_name)(s),
                 other => other,
             })?;
-        if record.version != before_version(&before) {
+        if record.version != before_version {
             let after = render::group(&ctx.scim_base, &record, None);
             audit::record(
                 &mut tx,
@@ -665,15 +667,6 @@ impl Provisioner {
         tx.commit().await?;
         Ok(())
     }
-}
-
-fn before_version(rendered: &Map<String, Value>) -> i64 {
-    rendered
-        .get("meta")
-        .and_then(|m| m.get("version"))
-        .and_then(Value::as_str)
-        .and_then(|v| v.trim_start_matches("W/").trim_matches('"').parse().ok())
-        .unwrap_or_default()
 }
 
 fn with_delta(mut rendered: Map<String, Value>, delta: &MembershipDelta) -> Value {

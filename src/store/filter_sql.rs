@@ -4,9 +4,16 @@
 //!
 //! Where an attribute has a column (id, userName, externalId, displayName, active, meta dates)
 //! the filter uses it — lower-cased shadow columns for case-insensitive ones, so equality is
-//! index-backed. E-mail values and group members have their own indexed tables, reached with
-//! `EXISTS`. Everything else is read from the JSON document (`json_extract` / `#>>`), and
-//! multi-valued attributes are searched with `EXISTS` over `json_each` / `jsonb_array_elements`.
+//! index-backed. E-mail values and group members have their own indexed tables, reached with an
+//! uncorrelated `r.id IN (SELECT … WHERE account_id = $1 AND …)` so that both planners drive the
+//! lookup from their index. Everything else is read from the JSON document (`json_extract` /
+//! `#>>`), and other multi-valued attributes are searched with `EXISTS` over `json_each` /
+//! `jsonb_array_elements` (a scan of the account's rows: no IdP filters on them).
+//!
+//! An attribute the schema does not define is `400 invalidFilter` (the interop profile's choice,
+//! rather than RFC 7644's "no match"): a typo should be told, not answered with an empty list.
+//! Comparisons follow the schema: `caseExact: false` compares lower-cased values, booleans take
+//! only `eq` / `ne`, binary values only `pr`, and `meta` dates compare as instants.
 
 use std::fmt::Write;
 
