@@ -528,6 +528,8 @@ mod tests {
         for f in [
             r#"userName eq "a" and not (b pr or c.d lt 3)"#,
             r#"emails[type eq "work"] and x ge false"#,
+            // Found by the fuzzer: a float must print and parse back to the same value.
+            "e- ne 8888888888888888333333888888888888888888888888833888",
         ] {
             let ast = p(f);
             assert_eq!(p(&ast.to_string()), ast);
