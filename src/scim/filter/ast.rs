@@ -127,11 +127,43 @@ pub enum Filter {
     },
 }
 
+impl Filter {
+    /// Binding strength: `or` < `and` < everything else.
+    fn precedence(&self) -> u8 {
+        match self {
+            Filter::Or(..) => 1,
+            Filter::And(..) => 2,
+            _ => 3,
+        }
+    }
+
+    /// Writes `self`, in parentheses only if it binds looser than its position needs, so that
+    /// printing adds no nesting and long chains print flat.
+    fn write_within(&self, f: &mut fmt::Formatter<'_>, needed: u8) -> fmt::Result {
+        if self.precedence() < needed {
+            write!(f, "({self})")
+        } else {
+            write!(f, "{self}")
+        }
+    }
+}
+
+/// Prints the filter in RFC 7644 syntax; `parse(print(ast)) == ast`.
 impl fmt::Display for Filter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Filter::And(a, b) => write!(f, "({a} and {b})"),
-            Filter::Or(a, b) => write!(f, "({a} or {b})"),
+            // Both operators associate to the left: a right operand of the same kind needs
+            // parentheses, a left one does not.
+            Filter::Or(a, b) => {
+                a.write_within(f, 1)?;
+                f.write_str(" or ")?;
+                b.write_within(f, 2)
+            }
+            Filter::And(a, b) => {
+                a.write_within(f, 2)?;
+                f.write_str(" and ")?;
+                b.write_within(f, 3)
+            }
             Filter::Not(a) => write!(f, "not ({a})"),
             Filter::Present(p) => write!(f, "{p} pr"),
             Filter::Compare { path, op, value } => write!(f, "{path} {} {value}", op.as_str()),

@@ -495,6 +495,18 @@ mod tests {
     }
 
     #[test]
+    fn long_chains_print_flat() {
+        // Found by the fuzzer: printing must not add nesting the parser would then refuse.
+        let chain = (0..100)
+            .map(|i| format!("a{i} pr"))
+            .collect::<Vec<_>>()
+            .join(" and ");
+        let ast = p(&chain);
+        assert_eq!(ast.to_string(), chain);
+        assert_eq!(p(&ast.to_string()), ast);
+    }
+
+    #[test]
     fn literals() {
         assert_eq!(
             p("active eq true"),
@@ -530,6 +542,7 @@ mod tests {
             r#"emails[type eq "work"] and x ge false"#,
             // Found by the fuzzer: a float must print and parse back to the same value.
             "e- ne 8888888888888888333333888888888888888888888888833888",
+            "a pr and (b pr or c pr) or d pr and not (e pr or f pr)",
         ] {
             let ast = p(f);
             assert_eq!(p(&ast.to_string()), ast);
