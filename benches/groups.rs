@@ -110,6 +110,14 @@ async fn run(options: Options) {
         fill_time.as_secs_f64(),
         last_median / first_median
     );
+    let deciles: Vec<String> = batches
+        .chunks(n.div_ceil(10))
+        .map(|chunk| format!("{:.2}", median(&mut chunk.to_vec())))
+        .collect();
+    println!(
+        "Median batch latency (ms) by tenth of the fill, from empty to full: {}.\n",
+        deciles.join(" · ")
+    );
     println!("| one-member PATCH ({requests} each) | p50 ms | p99 ms |");
     println!("|---|---|---|");
     println!("| add to the {members}-member group | {big_add50:.2} | {big_add99:.2} |");

@@ -280,7 +280,9 @@ impl Provisioner {
         members: &[Member],
         delta: &mut MembershipDelta,
     ) -> Result<()> {
-        let rows: Vec<(Uuid, &str)> = members.iter().map(|m| (m.id, m.kind.as_str())).collect();
+        // In key order, so that consecutive inserts land on neighbouring index pages.
+        let mut rows: Vec<(Uuid, &str)> = members.iter().map(|m| (m.id, m.kind.as_str())).collect();
+        rows.sort_unstable_by_key(|(id, _)| *id);
         if tx
             .add_members(ctx.principal.account_id, group_id, &rows)
             .await?
