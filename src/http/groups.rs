@@ -128,9 +128,15 @@ async fn patch(
             projection.as_ref(),
         )
         .await?;
+    let (version, rendered) = rendered;
     Ok(match rendered {
         Some(rendered) => resource_response(StatusCode::OK, rendered),
-        None => StatusCode::NO_CONTENT.into_response(),
+        // No body, but the new version, for the client's next If-Match.
+        None => (
+            StatusCode::NO_CONTENT,
+            [(axum::http::header::ETAG, etag(version))],
+        )
+            .into_response(),
     })
 }
 

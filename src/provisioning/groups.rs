@@ -496,9 +496,9 @@ impl Provisioner {
         Ok(rendered)
     }
 
-    /// Applies a PATCH. Returns the rendered group only when the caller asked for attributes;
-    /// otherwise `None` (the HTTP layer answers 204), so a membership change never reads the
-    /// member list.
+    /// Applies a PATCH. Returns the new version, and the rendered group only when the caller
+    /// asked for attributes (otherwise the HTTP layer answers 204), so a membership change never
+    /// reads the member list.
     pub async fn patch_group(
         &self,
         ctx: &Context,
@@ -506,7 +506,7 @@ impl Provisioner {
         body: &Value,
         precondition: &Precondition,
         projection: Option<&Projection>,
-    ) -> Result<Option<Rendered>> {
+    ) -> Result<(i64, Option<Rendered>)> {
         let rt = self.resource_type("Group")?;
         let uuid = parse_id(id, "Group")?;
         let operations = patch::parse_request(body)?;
@@ -604,7 +604,7 @@ impl Provisioner {
             None => None,
         };
         tx.commit().await?;
-        Ok(rendered)
+        Ok((record.version, rendered))
     }
 
     async fn save_group(

@@ -88,6 +88,11 @@ async fn membership_patches_in_every_dialect(app: TestApp) {
         .patch(&path, &patch_body(json!([{"op": "add", "path": "members", "value": [{"value": users[0]}, {"value": users[1]}, {"value": users[2]}]}])))
         .await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        reply.header("etag"),
+        Some("W/\"2\""),
+        "a 204 still tells the new version"
+    );
     // Adding a present member again is harmless.
     app.patch(
         &path,
