@@ -38,6 +38,11 @@ impl From<StoreError> for ApiError {
                 None,
                 "the resource was changed by a concurrent request; read it again and retry",
             )),
+            StoreError::Busy => ApiError::Scim(ScimError::new(
+                503,
+                None,
+                "the database is busy; retry in a moment (see Retry-After)",
+            )),
             StoreError::Unique(name) => ApiError::Scim(ScimError::uniqueness(format!(
                 "the change conflicts with an existing resource ({name})"
             ))),
@@ -87,6 +92,9 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static(SCIM_CONTENT_TYPE),
         );
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(
                 header::WWW_AUTHENTICATE,

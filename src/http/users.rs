@@ -48,7 +48,12 @@ async fn read(
     let projection = params.parse(&state, rt)?;
     let rendered = state.provisioner.get_user(&ctx, &id, &projection).await?;
     if not_modified(&headers, &etag(rendered.version)) {
-        return Ok(StatusCode::NOT_MODIFIED.into_response());
+        // RFC 7232 §4.1: a 304 carries the ETag a 200 would have.
+        return Ok((
+            StatusCode::NOT_MODIFIED,
+            [(axum::http::header::ETAG, etag(rendered.version))],
+        )
+            .into_response());
     }
     Ok(resource_response(StatusCode::OK, rendered))
 }

@@ -11,12 +11,12 @@ use uuid::Uuid;
 use super::audit;
 use super::render;
 use super::users::Rendered;
-use super::{Context, Error, Precondition, Provisioner, Result, parse_id};
+use super::{Context, Error, MAX_INDEXED_CHARS, Precondition, Provisioner, Result, parse_id};
 use crate::scim::error::ScimError;
 use crate::scim::list::{ListPage, ListQuery};
 use crate::scim::patch::{self, MemberChange};
 use crate::scim::projection::Projection;
-use crate::scim::resource::{self, Document};
+use crate::scim::resource::{self, Document, check_text};
 use crate::scim::schema::ResourceType;
 use crate::store::{GroupRecord, SortSpec, StoreError, Tx, now_micros};
 
@@ -51,21 +51,21 @@ pub const MAX_MEMBERS_PER_PATCH: usize = 1000;
 /// What a write did to the membership, for the audit trail.
 #[derive(Debug, Default)]
 struct MembershipDelta {
+    /// Members whose row this request inserted.
     added: Vec<Uuid>,
-    removed: u64,
-    removed_ids: Vec<Uuid>,
+    /// Members whose row this request deleted.
+    removed: Vec<Uuid>,
 }
 
 impl MembershipDelta {
     fn changed(&self) -> bool {
-        !self.added.is_empty() || self.removed > 0
+        !self.added.is_empty() || !self.removed.is_empty()
     }
 
     fn to_json(&self) -> Value {
         json!({
             "added": self.added.iter().map(Uuid::to_string).collect::<Vec<_>>(),
-            "removed": self.removed,
-            "removedIds": self.removed_ids.iter().map(Uuid::to_string).collect::<Vec<_>>(),
+            "removed": self.removed.iter().map(Uuid::to_string).collect::<Vec<_>>(),
         })
     }
 }
@@ -105,6 +105,10 @@ fn prepare(doc: &mut Document) -> Result<(String, Option<String>, Vec<Value>)> {
         .get("externalId")
         .and_then(Value::as_str)
         .map(str::to_string);
+    // Indexed values must fit an index entry (PostgreSQL's B-tree takes at most 2,704 bytes).
+    if let Some(external_id) = &external_id {
+        check_text(external_id, "externalId", MAX_INDEXED_CHARS)?;
+    }
     Ok((display_name, external_id, members))
 }
 
@@ -283,13 +287,10 @@ impl Provisioner {
         // In key order, so that consecutive inserts land on neighbouring index pages.
         let mut rows: Vec<(Uuid, &str)> = members.iter().map(|m| (m.id, m.kind.as_str())).collect();
         rows.sort_unstable_by_key(|(id, _)| *id);
-        if tx
+        let added = tx
             .add_members(ctx.principal.account_id, group_id, &rows)
-            .await?
-            > 0
-        {
-            delta.added.extend(members.iter().map(|m| m.id));
-        }
+            .await?;
+        delta.added.extend(added);
         Ok(())
     }
 
@@ -314,10 +315,10 @@ impl Provisioner {
             .copied()
             .collect();
         if !to_remove.is_empty() {
-            delta.removed += tx
+            let removed = tx
                 .remove_members(ctx.principal.account_id, group_id, &to_remove)
                 .await?;
-            delta.removed_ids.extend(to_remove);
+            delta.removed.extend(removed);
         }
         if !to_add.is_empty() {
             self.add_members(tx, ctx, group_id, &to_add, delta).await?;
@@ -483,7 +484,7 @@ impl Provisioner {
                 ctx,
                 "group.replace",
                 "Group",
-                id,
+                &uuid.to_string(),
                 Some(Value::Object(before)),
                 Some(with_delta(after, &delta)),
             )
@@ -523,7 +524,9 @@ impl Provisioner {
             .map(|c| match c {
                 MemberChange::Add(v) | MemberChange::ReplaceAll(v) => v.len(),
                 MemberChange::Remove(v) => v.len(),
-                MemberChange::RemoveMatching(_) | MemberChange::RemoveAll => 0,
+                // Each filtered removal is a statement of its own: it counts.
+                MemberChange::RemoveMatching(_) => 1,
+                MemberChange::RemoveAll => 0,
             })
             .sum();
         if member_values > MAX_MEMBERS_PER_PATCH {
@@ -549,16 +552,20 @@ impl Provisioner {
                         .iter()
                         .filter_map(|v| Uuid::parse_str(v).ok())
                         .collect();
-                    delta.removed += tx.remove_members(account, uuid, &ids).await?;
-                    delta.removed_ids.extend(ids);
+                    delta
+                        .removed
+                        .extend(tx.remove_members(account, uuid, &ids).await?);
                 }
                 MemberChange::RemoveMatching(filter) => {
-                    delta.removed += tx
-                        .remove_members_matching(&self.registry, rt, account, uuid, filter)
-                        .await?;
+                    delta.removed.extend(
+                        tx.remove_members_matching(&self.registry, rt, account, uuid, filter)
+                            .await?,
+                    );
                 }
                 MemberChange::RemoveAll => {
-                    delta.removed += tx.remove_all_members(account, uuid).await?;
+                    delta
+                        .removed
+                        .extend(tx.remove_all_members(account, uuid).await?);
                 }
                 MemberChange::ReplaceAll(values) => {
                     let ids = self.resolve_members(&mut tx, ctx, uuid, values).await?;
@@ -590,7 +597,7 @@ impl Provisioner {
                 ctx,
                 "group.patch",
                 "Group",
-                id,
+                &uuid.to_string(),
                 Some(Value::Object(before)),
                 Some(with_delta(after, &delta)),
             )
@@ -661,7 +668,7 @@ impl Provisioner {
             ctx,
             "group.delete",
             "Group",
-            id,
+            &uuid.to_string(),
             Some(Value::Object(before)),
             None,
         )

@@ -192,6 +192,10 @@ impl Provisioner {
     }
 }
 
+/// Longest value accepted in an indexed text column, in characters (4 bytes each at most, well
+/// within an index entry on either database).
+pub const MAX_INDEXED_CHARS: usize = 512;
+
 /// Parses a resource id from the URL; ids that are not ours are simply not found.
 pub fn parse_id(id: &str, kind: &str) -> Result<Uuid> {
     Uuid::parse_str(id)

@@ -1,5 +1,8 @@
 //! Users: create, read, list, replace, patch, delete.
 //!
+//! A user without `active` counts as active (the column says so), and a PUT that omits it keeps
+//! the current value.
+//!
 //! `userName` is the person's business e-mail, their identity on the platform: it is unique per
 //! account (case-insensitively, enforced by a unique index) and cannot change after creation
 //! (`400 mutability`); re-sending it in another letter case is accepted.
@@ -10,12 +13,12 @@ use uuid::Uuid;
 
 use super::audit;
 use super::render;
-use super::{Context, Error, Precondition, Provisioner, Result, parse_id};
+use super::{Context, Error, MAX_INDEXED_CHARS, Precondition, Provisioner, Result, parse_id};
 use crate::scim::error::ScimError;
 use crate::scim::list::{ListPage, ListQuery};
 use crate::scim::patch;
 use crate::scim::projection::Projection;
-use crate::scim::resource::{self, Document, same_value};
+use crate::scim::resource::{self, Document, check_text, same_value};
 use crate::scim::schema::{Mutability, Registry, ResourceType};
 use crate::store::{SortSpec, StoreError, Tx, UserRecord, now_micros};
 
@@ -63,6 +66,18 @@ fn prepare(doc: &mut Document) -> Result<(String, Option<String>, Option<String>
         .get("externalId")
         .and_then(Value::as_str)
         .map(str::to_string);
+    // Indexed values must fit an index entry (PostgreSQL's B-tree takes at most 2,704 bytes).
+    if let Some(external_id) = &external_id {
+        check_text(external_id, "externalId", MAX_INDEXED_CHARS)?;
+    }
+    if let Some(Value::Array(emails)) = doc.get("emails") {
+        for email in emails
+            .iter()
+            .filter_map(|e| e.get("value").and_then(Value::as_str))
+        {
+            check_text(email, "emails.value", MAX_INDEXED_CHARS)?;
+        }
+    }
     let display_name = doc
         .get("displayName")
         .and_then(Value::as_str)
@@ -271,6 +286,11 @@ impl Provisioner {
             .ok_or_else(|| ScimError::not_found(format!("User {id} not found")))?;
         precondition.check(existing.version)?;
         keep_immutables(&self.registry, rt, &existing.doc, &mut doc)?;
+        // A full replacement that leaves `active` out does not change it: neither suspends nor
+        // reactivates anyone by omission (clients that PUT whole profiles do not all send it).
+        if let (None, Some(active)) = (doc.get("active"), existing.doc.get("active")) {
+            doc.insert("active".into(), active.clone());
+        }
         let before = self
             .render_user(&mut tx, ctx, &existing, &Projection::default(), rt)
             .await?;
@@ -287,7 +307,7 @@ impl Provisioner {
                 ctx,
                 "user.replace",
                 "User",
-                id,
+                &uuid.to_string(),
                 Some(Value::Object(before.resource)),
                 Some(Value::Object(after.resource.clone())),
             )
@@ -338,7 +358,7 @@ impl Provisioner {
                 ctx,
                 "user.patch",
                 "User",
-                id,
+                &uuid.to_string(),
                 Some(Value::Object(before.resource)),
                 Some(Value::Object(after.resource.clone())),
             )
@@ -401,7 +421,7 @@ impl Provisioner {
             ctx,
             "user.delete",
             "User",
-            id,
+            &uuid.to_string(),
             Some(Value::Object(before.resource)),
             None,
         )

@@ -91,10 +91,6 @@ impl ScimError {
         Self::bad_request(ScimType::Mutability, detail)
     }
 
-    pub fn too_many(detail: impl Into<String>) -> Self {
-        Self::bad_request(ScimType::TooMany, detail)
-    }
-
     pub fn uniqueness(detail: impl Into<String>) -> Self {
         Self::new(409, Some(ScimType::Uniqueness), detail)
     }

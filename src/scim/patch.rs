@@ -269,6 +269,14 @@ fn apply_one(
                 }
                 // Keys may be plain, dotted (`name.givenName`) or URN-qualified.
                 let path = parse_path(key).map_err(ScimError::invalid_path)?;
+                // Read-only attributes in a path-less value (a client echoing `id` or `meta`
+                // beside what it changes, as in a group rename) are ignored, as in a PUT.
+                let read_only = registry
+                    .resolve(rt, path.attr.urn.as_deref(), &path.attr.attr)
+                    .is_ok_and(|r| r.attribute.mutability == Mutability::ReadOnly);
+                if read_only {
+                    continue;
+                }
                 apply_path(registry, rt, doc, op.op, &path, Some(value), members)?;
             }
             Ok(())
@@ -925,6 +933,14 @@ mod tests {
             .scim_type,
             Some(crate::scim::error::ScimType::InvalidValue)
         );
+    }
+
+    #[test]
+    fn pathless_values_ignore_read_only_attributes() {
+        let (_, _, mut doc) = setup();
+        patch(&mut doc, json!([{"op": "replace", "value": {"id": "x", "meta": {"version": "1"}, "title": "Lead"}}])).unwrap();
+        assert_eq!(doc["title"], "Lead");
+        assert!(!doc.contains_key("id") && !doc.contains_key("meta"));
     }
 
     #[test]

@@ -17,6 +17,25 @@ use super::schema::{Attribute, AttributeType, Mutability, Registry, ResourceType
 /// A validated resource document: canonical attribute names, checked types, no read-only data.
 pub type Document = Map<String, Value>;
 
+/// Longest string value accepted for any attribute, in characters.
+pub const MAX_STRING_CHARS: usize = 4096;
+
+/// Refuses text no database column can hold as given: NUL characters (PostgreSQL text cannot
+/// store them) and values over `max` characters.
+pub fn check_text(s: &str, label: &str, max: usize) -> Result<(), ScimError> {
+    if s.contains('\0') {
+        return Err(ScimError::invalid_value(format!(
+            "'{label}' contains a NUL character"
+        )));
+    }
+    if s.chars().count() > max {
+        return Err(ScimError::invalid_value(format!(
+            "'{label}' is longer than {max} characters"
+        )));
+    }
+    Ok(())
+}
+
 /// Validates a POST or PUT body and returns the stored document (RFC 7644 §3.3, §3.5.1).
 pub fn normalize(
     registry: &Registry,
@@ -97,12 +116,13 @@ pub fn normalize(
 }
 
 /// Checks the `schemas` attribute of a request body (RFC 7643 §3): present, a list of URNs the
-/// resource type knows, including its core schema. Returns the extension URNs it names, canonical.
-fn declared_schemas<'r>(
-    registry: &'r Registry,
+/// resource type knows, including its core schema. The `schemas` of the stored resource are
+/// recomputed from the values it holds.
+fn declared_schemas(
+    registry: &Registry,
     rt: &ResourceType,
     object: &Map<String, Value>,
-) -> Result<Vec<&'r str>, ScimError> {
+) -> Result<(), ScimError> {
     let schemas = object
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("schemas"))
@@ -117,16 +137,13 @@ fn declared_schemas<'r>(
         .as_array()
         .ok_or_else(|| ScimError::invalid_syntax("'schemas' must be an array of schema URNs"))?;
     let mut has_core = false;
-    let mut extensions = Vec::new();
     for urn in list {
         let urn = urn.as_str().ok_or_else(|| {
             ScimError::invalid_syntax("'schemas' must be an array of schema URNs")
         })?;
         if urn.eq_ignore_ascii_case(&rt.schema) {
             has_core = true;
-        } else if let Some(ext) = registry.extension_schema(rt, urn) {
-            extensions.push(ext.id.as_str());
-        } else {
+        } else if registry.extension_schema(rt, urn).is_none() {
             return Err(ScimError::invalid_syntax(format!(
                 "'{urn}' in 'schemas' is not a schema of {}",
                 rt.name
@@ -139,7 +156,7 @@ fn declared_schemas<'r>(
             rt.schema
         )));
     }
-    Ok(extensions)
+    Ok(())
 }
 
 fn normalize_extension(schema: &Schema, value: &Value) -> Result<Document, ScimError> {
@@ -287,7 +304,10 @@ fn normalize_single(
             Value::Object(out)
         }
         AttributeType::String | AttributeType::Reference => match value {
-            Value::String(_) => value.clone(),
+            Value::String(s) => {
+                check_text(s, label, MAX_STRING_CHARS)?;
+                value.clone()
+            }
             _ => return Err(type_error("a string")),
         },
         AttributeType::Boolean => match value {

@@ -82,8 +82,12 @@ pub struct Ordering {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Uuid,
-    /// Text already lower-cased (a shadow column or `lower(…)`): compare with lower-cased values.
+    /// A shadow column lower-cased by the application: compare with values lower-cased the same
+    /// way (Unicode).
     LowerText,
+    /// `lower(…)` in SQL: PostgreSQL folds Unicode, SQLite only ASCII, so values are folded to
+    /// match each (on SQLite, non-ASCII letters of such attributes compare as sent).
+    SqlLower,
     Text,
     Bool,
     JsonBool,
@@ -203,7 +207,9 @@ impl<'a> Compiler<'a> {
         } else {
             None
         };
-        let operand = self.row_operand(&sort.path, attribute, target, extension)?;
+        let operand = self
+            .row_operand(&sort.path, attribute, target, extension)
+            .map_err(|e| ScimError::invalid_value(format!("sortBy: {}", e.detail)))?;
         let direction = if sort.descending { "DESC" } else { "ASC" };
         let key = match operand.expr.as_str() {
             "r.created_at" => Some(SortKey::Created),
@@ -222,7 +228,7 @@ impl<'a> Compiler<'a> {
             });
         }
         let expr = match (self.dialect, operand.kind) {
-            (Dialect::Postgres, Kind::LowerText | Kind::Text) => {
+            (Dialect::Postgres, Kind::LowerText | Kind::SqlLower | Kind::Text) => {
                 format!("{} COLLATE \"C\"", operand.expr)
             }
             _ => operand.expr,
@@ -277,6 +283,15 @@ impl<'a> Compiler<'a> {
                     self.rt.name
                 ))
             })?;
+        if self.table == Table::Users
+            && !resolved.in_extension
+            && resolved.attribute.name == "groups"
+        {
+            // Computed from memberships, not stored with the user.
+            return Err(ScimError::invalid_filter(
+                "users cannot be filtered by 'groups'; filter groups by members instead: /Groups?filter=members.value eq \"<user id>\"",
+            ));
+        }
         Ok((
             resolved.attribute,
             if resolved.in_extension {
@@ -328,7 +343,7 @@ impl<'a> Compiler<'a> {
                     },
                     "type" => Operand {
                         expr: format!("lower({alias}.member_type)"),
-                        kind: Kind::LowerText,
+                        kind: Kind::SqlLower,
                     },
                     other => {
                         return Err(ScimError::invalid_filter(format!(
@@ -382,9 +397,6 @@ impl<'a> Compiler<'a> {
                 },
                 None => Filter::Present(inner_path),
             };
-            if attribute.kind != AttributeType::Complex {
-                return self.exists(path, attribute, extension, &inner);
-            }
             return self.exists(path, attribute, extension, &inner);
         }
         let target = match &path.sub_attr {
@@ -438,7 +450,7 @@ impl<'a> Compiler<'a> {
             &AttrPath::simple("schemas"),
             Operand {
                 expr: element,
-                kind: Kind::LowerText,
+                kind: Kind::SqlLower,
             },
             Some((op, value)),
         )?;
@@ -595,7 +607,7 @@ impl<'a> Compiler<'a> {
                 }),
                 (Table::Users, "displayName", None) => Some(Operand {
                     expr: "lower(r.display_name)".into(),
-                    kind: Kind::LowerText,
+                    kind: Kind::SqlLower,
                 }),
                 (Table::Users, "active", None) => Some(Operand {
                     expr: "r.active".into(),
@@ -672,7 +684,7 @@ impl<'a> Compiler<'a> {
             },
             _ if !target.case_exact => Operand {
                 expr: format!("lower({expr})"),
-                kind: Kind::LowerText,
+                kind: Kind::SqlLower,
             },
             _ => Operand {
                 expr,
@@ -690,7 +702,9 @@ impl<'a> Compiler<'a> {
         let expr = operand.expr.clone();
         let Some((op, value)) = comparison else {
             return Ok(match operand.kind {
-                Kind::LowerText | Kind::Text => format!("({expr} IS NOT NULL AND {expr} <> '')"),
+                Kind::LowerText | Kind::SqlLower | Kind::Text => {
+                    format!("({expr} IS NOT NULL AND {expr} <> '')")
+                }
                 _ => format!("({expr} IS NOT NULL)"),
             });
         };
@@ -709,7 +723,7 @@ impl<'a> Compiler<'a> {
                 "'{path}' is {expected}; the value {value} does not compare with it"
             ))
         };
-        let (placeholder_value, sql_op_allowed): (Bind, bool) = match (operand.kind, value) {
+        let placeholder_value: Bind = match (operand.kind, value) {
             (Kind::Uuid, CompareValue::Str(s)) => {
                 if !matches!(op, CompareOp::Eq | CompareOp::Ne) {
                     return Err(ScimError::invalid_filter(format!(
@@ -717,7 +731,7 @@ impl<'a> Compiler<'a> {
                     )));
                 }
                 match Uuid::parse_str(s) {
-                    Ok(id) => (Bind::Uuid(id), true),
+                    Ok(id) => Bind::Uuid(id),
                     // No resource has an id that is not a UUID.
                     Err(_) => {
                         return Ok(if op == CompareOp::Eq {
@@ -728,8 +742,12 @@ impl<'a> Compiler<'a> {
                     }
                 }
             }
-            (Kind::LowerText, CompareValue::Str(s)) => (Bind::Text(s.to_lowercase()), true),
-            (Kind::Text, CompareValue::Str(s)) => (Bind::Text(s.clone()), true),
+            (Kind::LowerText, CompareValue::Str(s)) => Bind::Text(s.to_lowercase()),
+            (Kind::SqlLower, CompareValue::Str(s)) => match self.dialect {
+                Dialect::Sqlite => Bind::Text(s.to_ascii_lowercase()),
+                Dialect::Postgres => Bind::Text(s.to_lowercase()),
+            },
+            (Kind::Text, CompareValue::Str(s)) => Bind::Text(s.clone()),
             (Kind::Bool, CompareValue::Bool(b)) | (Kind::JsonBool, CompareValue::Bool(b)) => {
                 if !matches!(op, CompareOp::Eq | CompareOp::Ne) {
                     return Err(ScimError::invalid_filter(format!(
@@ -737,8 +755,8 @@ impl<'a> Compiler<'a> {
                     )));
                 }
                 match (operand.kind, self.dialect) {
-                    (Kind::JsonBool, Dialect::Postgres) => (Bind::Text(b.to_string()), true),
-                    _ => (Bind::Bool(*b), true),
+                    (Kind::JsonBool, Dialect::Postgres) => Bind::Text(b.to_string()),
+                    _ => Bind::Bool(*b),
                 }
             }
             (Kind::Number, CompareValue::Number(n)) => {
@@ -747,7 +765,7 @@ impl<'a> Compiler<'a> {
                         "'{path}' is a number: co, sw and ew do not apply"
                     )));
                 }
-                (Bind::Float(n.as_f64().unwrap_or_default()), true)
+                Bind::Float(n.as_f64().unwrap_or_default())
             }
             (Kind::Micros, CompareValue::Str(s)) => {
                 if op.is_substring() {
@@ -758,16 +776,15 @@ impl<'a> Compiler<'a> {
                 let at = OffsetDateTime::parse(s, &Rfc3339).map_err(|_| {
                     ScimError::invalid_filter(format!("'{path}' is a date-time: compare it with an RFC 3339 value such as \"2026-01-31T00:00:00Z\", not \"{s}\""))
                 })?;
-                (Bind::Int((at.unix_timestamp_nanos() / 1_000) as i64), true)
+                Bind::Int((at.unix_timestamp_nanos() / 1_000) as i64)
             }
-            (Kind::Uuid | Kind::LowerText | Kind::Text | Kind::Micros, _) => {
+            (Kind::Uuid | Kind::LowerText | Kind::SqlLower | Kind::Text | Kind::Micros, _) => {
                 return Err(mismatch("a string"));
             }
             (Kind::Bool | Kind::JsonBool, _) => return Err(mismatch("a boolean")),
             (Kind::Number, _) => return Err(mismatch("a number")),
         };
-        debug_assert!(sql_op_allowed);
-        let text_like = matches!(operand.kind, Kind::LowerText | Kind::Text);
+        let text_like = matches!(operand.kind, Kind::LowerText | Kind::SqlLower | Kind::Text);
         let sql = match op {
             CompareOp::Eq => {
                 let p = self.bind(placeholder_value);

@@ -186,7 +186,9 @@ impl Tx {
         }))
     }
 
-    /// Which of `ids` are groups of the account.
+    /// Which of `ids` are groups of the account. On PostgreSQL the rows found are key-share
+    /// locked, so that a concurrent delete waits for (or is waited for by) the membership
+    /// about to reference them.
     pub async fn existing_group_ids(
         &mut self,
         account_id: Uuid,
@@ -195,8 +197,9 @@ impl Tx {
         let mut found = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
             let sql = sqlx::AssertSqlSafe(format!(
-                "SELECT id FROM groups WHERE account_id = $1 AND id IN ({})",
-                placeholders(2, chunk.len())
+                "SELECT id FROM groups WHERE account_id = $1 AND id IN ({}){}",
+                placeholders(2, chunk.len()),
+                self.key_share_clause()
             ));
             let rows = on_conn!(self, |conn| {
                 let mut query = sqlx::query_scalar::<_, Uuid>(sql).bind(account_id);
@@ -260,7 +263,7 @@ impl Tx {
     /// concurrent requests cannot each add half of a cycle. SQLite's writer lock already does.
     pub async fn lock_nesting(&mut self, account_id: Uuid) -> Result<(), StoreError> {
         if let Tx::Postgres(tx) = self {
-            sqlx::query("SELECT id FROM accounts WHERE id = $1 FOR UPDATE")
+            sqlx::query("SELECT id FROM accounts WHERE id = $1 FOR NO KEY UPDATE")
                 .bind(account_id)
                 .execute(&mut **tx)
                 .await?;
@@ -268,7 +271,8 @@ impl Tx {
         Ok(())
     }
 
-    /// Which of `ids` are users of the account.
+    /// Which of `ids` are users of the account, key-share locked as in
+    /// [`Tx::existing_group_ids`].
     pub async fn existing_user_ids(
         &mut self,
         account_id: Uuid,
@@ -281,8 +285,9 @@ impl Tx {
         // Chunked to stay far below either driver's bound-parameter limit.
         for chunk in ids.chunks(500) {
             let sql = sqlx::AssertSqlSafe(format!(
-                "SELECT id FROM users WHERE account_id = $1 AND id IN ({})",
-                placeholders(2, chunk.len())
+                "SELECT id FROM users WHERE account_id = $1 AND id IN ({}){}",
+                placeholders(2, chunk.len()),
+                self.key_share_clause()
             ));
             let rows = on_conn!(self, |conn| {
                 let mut query = sqlx::query_scalar::<_, Uuid>(sql).bind(account_id);
@@ -296,60 +301,67 @@ impl Tx {
         Ok(found)
     }
 
-    /// Adds members (ignoring those already present); returns how many rows were added.
+    /// Adds members (ignoring those already present); returns the ids actually added.
     pub async fn add_members(
         &mut self,
         account_id: Uuid,
         group_id: Uuid,
         members: &[(Uuid, &str)],
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Vec<Uuid>, StoreError> {
         let now = now_micros();
-        let mut added = 0;
+        let mut added = Vec::new();
         for chunk in members.chunks(200) {
             let values: Vec<String> = (0..chunk.len())
                 .map(|i| format!("($1, $2, $3, ${}, ${})", 4 + i * 2, 5 + i * 2))
                 .collect();
             let sql = sqlx::AssertSqlSafe(format!(
                 "INSERT INTO group_members (account_id, group_id, added_at, member_id, member_type) VALUES {}
-                 ON CONFLICT (group_id, member_id) DO NOTHING",
+                 ON CONFLICT (group_id, member_id) DO NOTHING RETURNING member_id",
                 values.join(", ")
             ));
-            added += on_conn!(self, |conn| {
-                let mut query = sqlx::query(sql).bind(account_id).bind(group_id).bind(now);
+            let rows = on_conn!(self, |conn| {
+                let mut query = sqlx::query_scalar::<_, Uuid>(sql)
+                    .bind(account_id)
+                    .bind(group_id)
+                    .bind(now);
                 for (id, kind) in chunk {
                     query = query.bind(*id).bind(kind.to_string());
                 }
-                query.execute(conn).await?.rows_affected()
+                query.fetch_all(conn).await?
             });
+            added.extend(rows);
         }
         Ok(added)
     }
 
-    /// Removes the listed members; returns how many rows went.
+    /// Removes the listed members; returns the ids actually removed.
     pub async fn remove_members(
         &mut self,
         account_id: Uuid,
         group_id: Uuid,
         ids: &[Uuid],
-    ) -> Result<u64, StoreError> {
-        let mut removed = 0;
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let mut removed = Vec::new();
         for chunk in ids.chunks(500) {
             let sql = sqlx::AssertSqlSafe(format!(
-                "DELETE FROM group_members WHERE account_id = $1 AND group_id = $2 AND member_id IN ({})",
+                "DELETE FROM group_members WHERE account_id = $1 AND group_id = $2 AND member_id IN ({}) RETURNING member_id",
                 placeholders(3, chunk.len())
             ));
-            removed += on_conn!(self, |conn| {
-                let mut query = sqlx::query(sql).bind(account_id).bind(group_id);
+            let rows = on_conn!(self, |conn| {
+                let mut query = sqlx::query_scalar::<_, Uuid>(sql)
+                    .bind(account_id)
+                    .bind(group_id);
                 for id in chunk {
                     query = query.bind(*id);
                 }
-                query.execute(conn).await?.rows_affected()
+                query.fetch_all(conn).await?
             });
+            removed.extend(rows);
         }
         Ok(removed)
     }
 
-    /// Removes the members matching a `members[…]` value filter.
+    /// Removes the members matching a `members[…]` value filter; returns their ids.
     pub async fn remove_members_matching(
         &mut self,
         registry: &Registry,
@@ -357,34 +369,38 @@ impl Tx {
         account_id: Uuid,
         group_id: Uuid,
         filter: &Filter,
-    ) -> Result<u64, ListError> {
+    ) -> Result<Vec<Uuid>, ListError> {
         let mut compiler = Compiler::new(self.dialect(), registry, rt, Table::Groups, 2);
         let condition = compiler.member_filter(filter, "group_members")?;
         let binds = compiler.binds;
         let sql = sqlx::AssertSqlSafe(format!(
-            "DELETE FROM group_members WHERE account_id = $1 AND group_id = $2 AND {condition}"
+            "DELETE FROM group_members WHERE account_id = $1 AND group_id = $2 AND {condition} RETURNING member_id"
         ));
         Ok(on_conn!(self, |conn| {
-            bind_all!(sqlx::query(sql).bind(account_id).bind(group_id), &binds)
-                .execute(conn)
-                .await
-                .map_err(StoreError::from)?
-                .rows_affected()
+            bind_all!(
+                sqlx::query_scalar::<_, Uuid>(sql)
+                    .bind(account_id)
+                    .bind(group_id),
+                &binds
+            )
+            .fetch_all(conn)
+            .await
+            .map_err(StoreError::from)?
         }))
     }
 
+    /// Removes every member; returns their ids.
     pub async fn remove_all_members(
         &mut self,
         account_id: Uuid,
         group_id: Uuid,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Vec<Uuid>, StoreError> {
         Ok(on_conn!(self, |conn| {
-            sqlx::query("DELETE FROM group_members WHERE account_id = $1 AND group_id = $2")
+            sqlx::query_scalar::<_, Uuid>("DELETE FROM group_members WHERE account_id = $1 AND group_id = $2 RETURNING member_id")
                 .bind(account_id)
                 .bind(group_id)
-                .execute(conn)
+                .fetch_all(conn)
                 .await?
-                .rows_affected()
         }))
     }
 }

@@ -45,6 +45,10 @@ pub enum StoreError {
     /// Another transaction changed the row between our read and our write.
     #[error("concurrent modification")]
     Conflict,
+    /// The database is too busy to take the request now (SQLite's writer lock held past the
+    /// busy timeout, or no pooled connection free in time): worth a retry.
+    #[error("database busy")]
+    Busy,
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
     #[error(transparent)]
@@ -90,10 +94,19 @@ fn classify(error: sqlx::Error) -> StoreError {
                 }
             }
         }
-        // PostgreSQL serialization failures and SQLite busy errors: the caller may retry.
-        if db.code().as_deref() == Some("40001") || db.code().as_deref() == Some("40P01") {
+        // PostgreSQL serialization failures and deadlocks: the caller may retry.
+        if matches!(db.code().as_deref(), Some("40001" | "40P01")) {
             return StoreError::Conflict;
         }
+        // SQLite BUSY, BUSY_RECOVERY, BUSY_SNAPSHOT and LOCKED.
+        if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+            && matches!(db.code().as_deref(), Some("5" | "261" | "517" | "6"))
+        {
+            return StoreError::Busy;
+        }
+    }
+    if matches!(error, sqlx::Error::PoolTimedOut) {
+        return StoreError::Busy;
     }
     StoreError::Database(error)
 }
@@ -267,6 +280,14 @@ impl Tx {
             Tx::Postgres(tx) => tx.commit().await?,
         }
         Ok(())
+    }
+
+    /// `FOR KEY SHARE` on PostgreSQL: the rows stay, and keep their keys, until we commit.
+    fn key_share_clause(&self) -> &'static str {
+        match self {
+            Tx::Sqlite(_) => "",
+            Tx::Postgres(_) => " FOR KEY SHARE",
+        }
     }
 
     /// `FOR UPDATE` where the dialect has row locks; SQLite's `BEGIN IMMEDIATE` already

@@ -1,6 +1,7 @@
 //! Users: the row keeps what is filtered, sorted or unique in columns and the rest of the SCIM
 //! document as JSON; e-mail values are mirrored into `user_emails` for indexed lookups. The
-//! shadow columns are derived here, from the document, so they cannot drift from it.
+//! lower-cased `userName` and the e-mail rows are derived here from the record on every write;
+//! the other columns come from the provisioning layer, which derives them from the document.
 
 use serde_json::{Map, Value};
 use sqlx::types::Json;

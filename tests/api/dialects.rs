@@ -15,6 +15,7 @@ crate::on_both_backends!(
     okta_put_user_with_the_full_profile,
     okta_put_group_with_the_full_member_list,
     okta_member_batches_and_the_per_request_limit,
+    okta_group_rename_echoes_the_id,
 );
 
 fn members(group: &Value) -> Vec<String> {
@@ -189,7 +190,7 @@ async fn okta_put_group_with_the_full_member_list(app: TestApp) {
         ))
         .await;
     let change = &audit.body["events"][0]["after"]["membershipChange"];
-    assert_eq!(change["removed"], 1);
+    assert_eq!(change["removed"], json!([users[0]]));
     assert_eq!(change["added"].as_array().unwrap().len(), 2);
 }
 
@@ -221,4 +222,21 @@ async fn okta_member_batches_and_the_per_request_limit(app: TestApp) {
         )
         .await;
     reply.assert_error(413, None);
+}
+
+async fn okta_group_rename_echoes_the_id(app: TestApp) {
+    let group = app.create_group("Sales", &[]).await;
+    let reply = app
+        .patch(
+            &format!("/Groups/{group}"),
+            &patch_body(
+                json!([{"op": "replace", "value": {"id": group, "displayName": "Sales EMEA"}}]),
+            ),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    assert_eq!(
+        app.get(&format!("/Groups/{group}")).await.body["displayName"],
+        "Sales EMEA"
+    );
 }

@@ -6,6 +6,7 @@ use serde_json::json;
 use crate::helpers::{TestApp, USER_SCHEMA, user_body};
 
 crate::on_both_backends!(
+    text_no_database_can_hold,
     malformed_bodies,
     wrong_types_and_unknown_attributes,
     transport_errors
@@ -218,4 +219,41 @@ async fn transport_errors(app: TestApp) {
     let reply = app.get("/Users?startIndex=1&count=abc").await;
     reply.assert_error(400, Some("invalidValue"));
     assert_eq!(app.get("/Users").await.status, StatusCode::OK);
+}
+
+async fn text_no_database_can_hold(app: TestApp) {
+    // PostgreSQL cannot store NUL in text, and refuses index entries over 2,704 bytes: both are
+    // refused up front, the same on either database.
+    app.post(
+        "/Users",
+        &json!({"schemas": [USER_SCHEMA], "userName": "a\u{0}b@example.com"}),
+    )
+    .await
+    .assert_error(400, Some("invalidValue"));
+    let mut body = user_body("ana@example.com");
+    body["title"] = json!("x\u{0}");
+    app.post("/Users", &body)
+        .await
+        .assert_error(400, Some("invalidValue"));
+    let mut body = user_body("ana@example.com");
+    body["externalId"] = json!("x".repeat(3000));
+    app.post("/Users", &body)
+        .await
+        .assert_error(400, Some("invalidValue"));
+    let mut body = user_body("ana@example.com");
+    body["emails"] = json!([{"value": format!("{}@example.com", "x".repeat(3000))}]);
+    app.post("/Users", &body)
+        .await
+        .assert_error(400, Some("invalidValue"));
+    app.list("/Users", "userName eq \"a\\u0000b\"")
+        .await
+        .assert_error(400, Some("invalidFilter"));
+    app.list("/Users", "groups.value eq \"x\"")
+        .await
+        .assert_error(400, Some("invalidFilter"));
+    assert_eq!(
+        app.get("/Users").await.body["totalResults"],
+        0,
+        "nothing was created"
+    );
 }

@@ -233,6 +233,23 @@ async fn put_replaces_and_honours_mutability(app: TestApp) {
     )
     .await
     .assert_error(400, Some("invalidValue"));
+    // Suspended, then a full PUT that leaves `active` out: still suspended.
+    app.patch(
+        &path,
+        &patch_body(json!([{"op": "replace", "path": "active", "value": false}])),
+    )
+    .await;
+    let reply = app
+        .put(
+            &path,
+            &json!({"schemas": [USER_SCHEMA], "userName": "ana@example.com", "title": "Engineer"}),
+        )
+        .await;
+    assert_eq!(reply.body["active"], false);
+    assert_eq!(
+        app.list("/Users", "active eq false").await.body["totalResults"],
+        1
+    );
     app.put(
         "/Users/4c1f0c1e-0000-4000-8000-000000000000",
         &user_body("x@example.com"),
@@ -367,6 +384,7 @@ async fn etags_and_preconditions(app: TestApp) {
         )
         .await;
     assert_eq!(cached.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(cached.header("etag"), Some("W/\"2\""));
     app.send(
         Method::DELETE,
         &path,

@@ -76,13 +76,6 @@ impl CompareOp {
         }
     }
 
-    pub fn is_ordering(self) -> bool {
-        matches!(
-            self,
-            CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le
-        )
-    }
-
     pub fn is_substring(self) -> bool {
         matches!(self, CompareOp::Co | CompareOp::Sw | CompareOp::Ew)
     }

@@ -101,6 +101,9 @@ fn lex(input: &str) -> Result<Vec<Lexed>, ScimError> {
                 let literal: String = chars[start..i].iter().collect();
                 let value: String = serde_json::from_str(&literal)
                     .map_err(|_| err(column, "string literal has an invalid escape sequence"))?;
+                if value.contains('\0') {
+                    return Err(err(column, "string literal contains a NUL character"));
+                }
                 tokens.push(Lexed {
                     token: Token::Str(value),
                     column,
