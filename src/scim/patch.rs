@@ -250,21 +250,7 @@ fn apply_one(
                             ext.id
                         )));
                     };
-                    for (name, v) in inner {
-                        if name.eq_ignore_ascii_case("schemas") {
-                            continue;
-                        }
-                        let path = PatchPath {
-                            attr: AttrPath {
-                                urn: Some(ext.id.clone()),
-                                attr: name.clone(),
-                                sub_attr: None,
-                            },
-                            filter: None,
-                            sub_after_filter: None,
-                        };
-                        apply_path(registry, rt, doc, op.op, &path, Some(v), members)?;
-                    }
+                    apply_extension_values(registry, rt, doc, op.op, &ext.id, inner, members)?;
                     continue;
                 }
                 // Keys may be plain, dotted (`name.givenName`) or URN-qualified.
@@ -308,21 +294,7 @@ fn apply_path(
                 if op == OpKind::Replace {
                     doc.remove(&ext.id);
                 }
-                for (name, v) in values {
-                    if name.eq_ignore_ascii_case("schemas") {
-                        continue;
-                    }
-                    let path = PatchPath {
-                        attr: AttrPath {
-                            urn: Some(ext.id.clone()),
-                            attr: name.clone(),
-                            sub_attr: None,
-                        },
-                        filter: None,
-                        sub_after_filter: None,
-                    };
-                    apply_path(registry, rt, doc, op, &path, Some(v), members)?;
-                }
+                apply_extension_values(registry, rt, doc, op, &ext.id, values, members)?;
                 Ok(())
             }
             _ => Err(ScimError::invalid_value(format!(
@@ -384,6 +356,35 @@ fn apply_path(
         (None, Some(sub)) => apply_sub_of_single(container, attribute, sub, op, value, &label),
         (Some(filter), sub) => apply_filtered(container, attribute, filter, sub, op, value, &label),
     }
+}
+
+/// Applies each attribute of an extension's value object (`{"department": "…", …}`) as an
+/// operation on `urn:…:department`; a `schemas` key inside it carries nothing.
+fn apply_extension_values(
+    registry: &Registry,
+    rt: &ResourceType,
+    doc: &mut Document,
+    op: OpKind,
+    urn: &str,
+    values: &Map<String, Value>,
+    members: &mut Vec<MemberChange>,
+) -> Result<(), ScimError> {
+    for (name, v) in values {
+        if name.eq_ignore_ascii_case("schemas") {
+            continue;
+        }
+        let path = PatchPath {
+            attr: AttrPath {
+                urn: Some(urn.to_string()),
+                attr: name.clone(),
+                sub_attr: None,
+            },
+            filter: None,
+            sub_after_filter: None,
+        };
+        apply_path(registry, rt, doc, op, &path, Some(v), members)?;
+    }
+    Ok(())
 }
 
 fn check_immutable(

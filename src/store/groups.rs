@@ -194,23 +194,7 @@ impl Tx {
         account_id: Uuid,
         ids: &[Uuid],
     ) -> Result<Vec<Uuid>, StoreError> {
-        let mut found = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(500) {
-            let sql = sqlx::AssertSqlSafe(format!(
-                "SELECT id FROM groups WHERE account_id = $1 AND id IN ({}){}",
-                placeholders(2, chunk.len()),
-                self.key_share_clause()
-            ));
-            let rows = on_conn!(self, |conn| {
-                let mut query = sqlx::query_scalar::<_, Uuid>(sql).bind(account_id);
-                for id in chunk {
-                    query = query.bind(*id);
-                }
-                query.fetch_all(conn).await?
-            });
-            found.extend(rows);
-        }
-        Ok(found)
+        self.existing_ids("groups", account_id, ids).await
     }
 
     /// The groups nested (transitively) inside `group_id`, each with its distance below it.
@@ -278,14 +262,21 @@ impl Tx {
         account_id: Uuid,
         ids: &[Uuid],
     ) -> Result<Vec<Uuid>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
+        self.existing_ids("users", account_id, ids).await
+    }
+
+    /// Which of `ids` are rows of `table` (`users` or `groups`) in the account, key-share locked.
+    async fn existing_ids(
+        &mut self,
+        table: &'static str,
+        account_id: Uuid,
+        ids: &[Uuid],
+    ) -> Result<Vec<Uuid>, StoreError> {
         let mut found = Vec::with_capacity(ids.len());
         // Chunked to stay far below either driver's bound-parameter limit.
         for chunk in ids.chunks(500) {
             let sql = sqlx::AssertSqlSafe(format!(
-                "SELECT id FROM users WHERE account_id = $1 AND id IN ({}){}",
+                "SELECT id FROM {table} WHERE account_id = $1 AND id IN ({}){}",
                 placeholders(2, chunk.len()),
                 self.key_share_clause()
             ));

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{ENTERPRISE, GROUP_SCHEMA, TestApp, USER_SCHEMA, patch_body};
+use crate::helpers::{ENTERPRISE, GROUP_SCHEMA, TestApp, USER_SCHEMA, member_ids, patch_body};
 
 crate::on_both_backends!(
     entra_capitalised_ops_and_string_booleans,
@@ -17,19 +17,6 @@ crate::on_both_backends!(
     okta_member_batches_and_the_per_request_limit,
     okta_group_rename_echoes_the_id,
 );
-
-fn members(group: &Value) -> Vec<String> {
-    let mut ids: Vec<String> = group["members"]
-        .as_array()
-        .map(|m| {
-            m.iter()
-                .map(|m| m["value"].as_str().unwrap().to_string())
-                .collect()
-        })
-        .unwrap_or_default();
-    ids.sort();
-    ids
-}
 
 async fn entra_capitalised_ops_and_string_booleans(app: TestApp) {
     let id = app.create_user("ana@example.com").await;
@@ -82,7 +69,7 @@ async fn entra_member_removal_with_value_list(app: TestApp) {
         .await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT);
     assert_eq!(
-        members(&app.get(&format!("/Groups/{group}")).await.body),
+        member_ids(&app.get(&format!("/Groups/{group}")).await.body),
         vec![b.clone()]
     );
     // Removing someone who is not a member is not an error.
@@ -182,7 +169,7 @@ async fn okta_put_group_with_the_full_member_list(app: TestApp) {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     let mut expected = users[1..].to_vec();
     expected.sort();
-    assert_eq!(members(&reply.body), expected);
+    assert_eq!(member_ids(&reply.body), expected);
     // Unchanged members were not rewritten: the audit records exactly one added, one removed.
     let audit = app
         .get(&format!(
@@ -211,7 +198,7 @@ async fn okta_member_batches_and_the_per_request_limit(app: TestApp) {
         assert_eq!(reply.status, StatusCode::NO_CONTENT);
     }
     assert_eq!(
-        members(&app.get(&format!("/Groups/{group}")).await.body).len(),
+        member_ids(&app.get(&format!("/Groups/{group}")).await.body).len(),
         30
     );
     let too_many: Vec<Value> = (0..1001).map(|_| json!({"value": users[0]})).collect();

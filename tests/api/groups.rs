@@ -1,9 +1,9 @@
 //! `/Groups`: membership as IdPs sync it, uniqueness, PUT as a difference, projection.
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::helpers::{GROUP_SCHEMA, TestApp, patch_body};
+use crate::helpers::{GROUP_SCHEMA, TestApp, member_ids, patch_body};
 
 crate::on_both_backends!(
     group_lifecycle_and_user_groups,
@@ -12,19 +12,6 @@ crate::on_both_backends!(
     display_name_is_unique_and_members_must_exist,
     excluded_members_and_filters,
 );
-
-fn member_ids(group: &Value) -> Vec<String> {
-    let mut ids: Vec<String> = group["members"]
-        .as_array()
-        .map(|m| {
-            m.iter()
-                .map(|m| m["value"].as_str().unwrap().to_string())
-                .collect()
-        })
-        .unwrap_or_default();
-    ids.sort();
-    ids
-}
 
 async fn group_lifecycle_and_user_groups(app: TestApp) {
     let ana = app.create_user("ana@example.com").await;
