@@ -7,6 +7,7 @@ pub mod error;
 mod extract;
 mod groups;
 mod health;
+mod metrics;
 mod users;
 
 use std::sync::Arc;
@@ -47,6 +48,7 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
+    metrics::install();
     let request_id = HeaderName::from_static("x-request-id");
     let scim = Router::new()
         .merge(discovery::router())
@@ -58,6 +60,8 @@ pub fn router(state: AppState) -> Router {
         .nest("/scim/v2", scim)
         .nest("/admin/v1", admin::router())
         .merge(health::router())
+        .route("/metrics", axum::routing::get(metrics::render))
+        .route_layer(axum::middleware::from_fn(metrics::track))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -4,7 +4,10 @@ use reqwest::StatusCode;
 
 use crate::helpers::{ENTERPRISE, TestApp, USER_SCHEMA};
 
-crate::on_both_backends!(service_provider_config_resource_types_and_schemas);
+crate::on_both_backends!(
+    service_provider_config_resource_types_and_schemas,
+    metrics_count_requests_by_route
+);
 
 async fn service_provider_config_resource_types_and_schemas(app: TestApp) {
     let spc = app.get("/ServiceProviderConfig").await;
@@ -46,4 +49,23 @@ async fn service_provider_config_resource_types_and_schemas(app: TestApp) {
     assert_eq!(user_name["uniqueness"], "server");
     assert_eq!(user_name["caseExact"], false);
     app.get("/Schemas/urn:nope").await.assert_error(404, None);
+}
+
+async fn metrics_count_requests_by_route(app: TestApp) {
+    let id = app.create_user("ana@example.com").await;
+    app.get(&format!("/Users/{id}")).await;
+    let reply = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::OK);
+    let text = reply.text().await.unwrap();
+    assert!(text.contains("switchboard_http_requests_total"), "{text}");
+    assert!(
+        text.contains(r#"route="/scim/v2/Users/{id}""#),
+        "routes are templates, not paths: {text}"
+    );
+    assert!(!text.contains(&id), "no ids in labels");
 }
