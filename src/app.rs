@@ -40,6 +40,7 @@ impl Application {
             .with_context(|| format!("binding {}", config.listen))?;
         let address = listener.local_addr()?;
         let state = AppState {
+            limiter: crate::http::account_limiter(config.rate_limit),
             provisioner: Provisioner::new(
                 store,
                 registry,

@@ -72,6 +72,10 @@ pub struct ServeArgs {
     /// Most levels of nested groups (a top group is level 1).
     #[arg(long, env = "SWITCHBOARD_MAX_GROUP_DEPTH", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=32))]
     pub max_group_depth: u32,
+    /// Requests per second each account may make, in bursts of twice that (0, the default: no
+    /// limit). Over it: 429 with Retry-After.
+    #[arg(long, env = "SWITCHBOARD_RATE_LIMIT", default_value_t = 0)]
+    pub rate_limit: u32,
     /// Log format.
     #[arg(
         long,
@@ -220,6 +224,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         public_url: args.public_url,
         jwt_secret: args.jwt_secret,
         max_group_depth: args.max_group_depth as usize,
+        rate_limit: args.rate_limit,
     };
     tracing::info!(config = ?config, "starting");
     let app = Application::build(config).await?;

@@ -17,6 +17,8 @@ pub struct ServeConfig {
     pub jwt_secret: Option<String>,
     /// Most levels of nested groups.
     pub max_group_depth: usize,
+    /// Requests per second each account may make (bursts of twice that); 0 turns limiting off.
+    pub rate_limit: u32,
 }
 
 impl fmt::Debug for ServeConfig {
@@ -30,6 +32,7 @@ impl fmt::Debug for ServeConfig {
                 &self.jwt_secret.as_ref().map(|_| "<redacted>"),
             )
             .field("max_group_depth", &self.max_group_depth)
+            .field("rate_limit", &self.rate_limit)
             .finish()
     }
 }

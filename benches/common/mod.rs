@@ -263,6 +263,7 @@ pub async fn start(options: &Options) -> (Bench, Store, &'static str) {
         public_url: None,
         jwt_secret: None,
         max_group_depth: 5,
+        rate_limit: 0,
     };
     let app = Application::build(config).await.unwrap();
     let base = format!("http://{}/scim/v2", app.address());

@@ -18,6 +18,9 @@ pub enum ApiError {
     Scim(#[from] ScimError),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The account used its request budget (`429` with `Retry-After`).
+    #[error("rate limited")]
+    RateLimited { retry_after_seconds: u64 },
 }
 
 impl From<provisioning::Error> for ApiError {
@@ -73,8 +76,21 @@ fn chain(error: &dyn std::error::Error) -> String {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let mut retry_after = None;
         let error = match self {
             ApiError::Scim(e) => e,
+            ApiError::RateLimited {
+                retry_after_seconds,
+            } => {
+                retry_after = Some(retry_after_seconds);
+                ScimError::new(
+                    429,
+                    None,
+                    format!(
+                        "too many requests for this account; retry in {retry_after_seconds} s (Retry-After)"
+                    ),
+                )
+            }
             ApiError::Internal(cause) => {
                 tracing::error!(error = %chain(cause.as_ref()), "request failed");
                 ScimError::new(
@@ -94,6 +110,9 @@ impl IntoResponse for ApiError {
         );
         if status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let Some(seconds) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(

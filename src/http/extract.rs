@@ -92,6 +92,15 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let principal = authenticate(&parts.headers, state).await?;
+        if let Some(limiter) = &state.limiter
+            && let Err(not_until) = limiter.check_key(&principal.account_id)
+        {
+            use governor::clock::Clock;
+            let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+            return Err(ApiError::RateLimited {
+                retry_after_seconds: wait.as_secs().max(1),
+            });
+        }
         let base = match &state.config.public_url {
             Some(url) => url.trim_end_matches('/').to_string(),
             None => {

@@ -37,6 +37,22 @@ use crate::store::SortSpec;
 use error::ApiError;
 
 pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
+
+/// A token bucket per account.
+pub type AccountLimiter = governor::RateLimiter<
+    uuid::Uuid,
+    governor::state::keyed::DefaultKeyedStateStore<uuid::Uuid>,
+    governor::clock::DefaultClock,
+>;
+
+/// The limiter for `per_second` requests per account, in bursts of twice that; `None` when 0.
+pub fn account_limiter(per_second: u32) -> Option<Arc<AccountLimiter>> {
+    let rate = std::num::NonZeroU32::new(per_second)?;
+    let burst = std::num::NonZeroU32::new(per_second.saturating_mul(2)).unwrap_or(rate);
+    Some(Arc::new(governor::RateLimiter::keyed(
+        governor::Quota::per_second(rate).allow_burst(burst),
+    )))
+}
 /// Largest request body accepted, advertised as `bulk.maxPayloadSize`.
 pub const MAX_PAYLOAD_SIZE: usize = 2 * 1024 * 1024;
 
@@ -44,6 +60,8 @@ pub const MAX_PAYLOAD_SIZE: usize = 2 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub provisioner: Provisioner,
+    /// Per-account request budget (MAPPING 2.2: each tenant its own bucket); `None`: no limit.
+    pub limiter: Option<Arc<AccountLimiter>>,
     pub config: Arc<ServeConfig>,
 }
 

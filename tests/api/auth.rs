@@ -269,3 +269,53 @@ async fn revoked_tokens_stop_working(app: TestApp) {
         "other tokens still work"
     );
 }
+
+async fn each_account_has_its_own_request_budget(app: TestApp) {
+    // Limit 5/s, bursts of 10: a quick run of 30 requests must hit it.
+    let mut limited = None;
+    for _ in 0..30 {
+        let reply = app.get("/Users").await;
+        if reply.status == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(reply);
+            break;
+        }
+    }
+    let reply = limited.expect("the burst is limited");
+    reply.assert_error(429, None);
+    let retry_after: u64 = reply
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry_after));
+    // Another account's budget is untouched.
+    let other = app.account("other", TokenRole::SuperAdmin).await;
+    assert_eq!(
+        app.send(Method::GET, "/Users", Some(&other), None, &[])
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // Health checks are never limited.
+    assert_eq!(
+        app.send(Method::GET, "/healthz", None, None, &[])
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_account_has_its_own_request_budget_sqlite() {
+    let app = crate::helpers::spawn_with(crate::helpers::Backend::Sqlite, 5)
+        .await
+        .expect("sqlite app");
+    each_account_has_its_own_request_budget(app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_account_has_its_own_request_budget_postgres() {
+    if let Some(app) = crate::helpers::spawn_with(crate::helpers::Backend::Postgres, 5).await {
+        each_account_has_its_own_request_budget(app).await;
+    }
+}

@@ -79,6 +79,11 @@ static POSTGRES_NOTICE: Once = Once::new();
 
 /// A fresh app on `backend`; `None` when PostgreSQL is asked for but not configured.
 pub async fn spawn(backend: Backend) -> Option<TestApp> {
+    spawn_with(backend, 0).await
+}
+
+/// As [`spawn`], with a per-account rate limit (requests per second; 0: none).
+pub async fn spawn_with(backend: Backend, rate_limit: u32) -> Option<TestApp> {
     let database_url = match backend {
         Backend::Sqlite => {
             let dir = std::env::temp_dir().join(format!("switchboard-test-{}", Uuid::new_v4()));
@@ -118,6 +123,7 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
         public_url: None,
         jwt_secret: Some(JWT_SECRET.into()),
         max_group_depth: 5,
+        rate_limit,
     };
     let app = Application::build(config).await.expect("build app");
     let base = format!("http://{}", app.address());
