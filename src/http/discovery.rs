@@ -40,7 +40,6 @@ fn located(representation: &Value, scim_base: &str) -> Value {
 async fn service_provider_config(Caller(ctx): Caller) -> Response {
     let body = json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
-        "documentationUri": format!("{}/Schemas", ctx.scim_base),
         "patch": {"supported": true},
         "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": MAX_PAYLOAD_SIZE},
         "filter": {"supported": true, "maxResults": MAX_RESULTS},
