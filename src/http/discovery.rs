@@ -68,6 +68,17 @@ async fn service_provider_config(Caller(ctx): Caller) -> Response {
     scim_json(StatusCode::OK, &body)
 }
 
+/// A ListResponse holding every item on one page (discovery lists are small and unpaged).
+fn whole_list(items: Vec<Value>) -> Response {
+    let page = ListPage {
+        total_results: items.len() as u64,
+        resources: items,
+        start_index: Some(1),
+        next_cursor: None,
+    };
+    scim_json(StatusCode::OK, &list_response(page))
+}
+
 async fn resource_types(State(state): State<AppState>, Caller(ctx): Caller) -> Response {
     let items: Vec<Value> = state
         .provisioner
@@ -76,15 +87,7 @@ async fn resource_types(State(state): State<AppState>, Caller(ctx): Caller) -> R
         .iter()
         .map(|rt| located(&rt.representation, &ctx.scim_base))
         .collect();
-    scim_json(
-        StatusCode::OK,
-        &list_response(ListPage {
-            total_results: items.len() as u64,
-            resources: items,
-            start_index: Some(1),
-            next_cursor: None,
-        }),
-    )
+    whole_list(items)
 }
 
 async fn resource_type(
@@ -115,15 +118,7 @@ async fn schemas(State(state): State<AppState>, Caller(ctx): Caller) -> Response
         .iter()
         .map(|s| located(&s.representation, &ctx.scim_base))
         .collect();
-    scim_json(
-        StatusCode::OK,
-        &list_response(ListPage {
-            total_results: items.len() as u64,
-            resources: items,
-            start_index: Some(1),
-            next_cursor: None,
-        }),
-    )
+    whole_list(items)
 }
 
 async fn schema(
