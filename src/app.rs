@@ -72,11 +72,30 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let store = self.state.provisioner.store.clone();
+        let janitor = tokio::spawn(purge_periodically(self.state.provisioner.clone()));
         axum::serve(self.listener, router(self.state))
             .with_graceful_shutdown(shutdown)
             .await?;
+        janitor.abort();
         store.close().await;
         Ok(())
+    }
+}
+
+/// Purges soft-deleted users past their restore window, hourly. Several servers on one
+/// database may all run it: the purge is one idempotent DELETE.
+async fn purge_periodically(provisioner: crate::provisioning::Provisioner) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        match provisioner.purge_deleted_users().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                purged = n,
+                "purged soft-deleted users past their restore window"
+            ),
+            Err(e) => tracing::warn!(error = %e, "purging soft-deleted users failed; will retry"),
+        }
     }
 }
 

@@ -9,7 +9,11 @@ use crate::app::{Application, shutdown_signal};
 use crate::config::ServeConfig;
 use crate::provisioning::render::timestamp;
 use crate::provisioning::tokens::Keys;
-use crate::provisioning::{TokenRole, accounts};
+use std::sync::Arc;
+
+use crate::provisioning::catalog::{NumbersInput, ProductInput};
+use crate::provisioning::{Context, Principal, Provisioner, Settings, TokenRole, accounts};
+use crate::scim::schema::Registry;
 use crate::store::{DEFAULT_DATABASE_URL, Store};
 use crate::telemetry;
 
@@ -53,6 +57,85 @@ pub enum Command {
         command: TokenCommand,
         #[command(flatten)]
         database: DatabaseArg,
+    },
+    /// Manage an account's licence products and their seats.
+    Licence {
+        #[command(subcommand)]
+        command: LicenceCommand,
+        #[command(flatten)]
+        database: DatabaseArg,
+    },
+    /// Manage an account's phone-number inventory.
+    Numbers {
+        #[command(subcommand)]
+        command: NumbersCommand,
+        #[command(flatten)]
+        database: DatabaseArg,
+    },
+    /// Soft-deleted users: list and restore.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+        #[command(flatten)]
+        database: DatabaseArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LicenceCommand {
+    /// Create or update a product: its seats and its feature toggles.
+    Set {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        product: String,
+        #[arg(long)]
+        seats: i64,
+        /// A feature toggle of the product (repeatable); the list replaces the previous one.
+        #[arg(long = "feature")]
+        features: Vec<String>,
+        /// Display name.
+        #[arg(long)]
+        display: Option<String>,
+    },
+    /// List products: code, seats, seats used, features.
+    List {
+        #[arg(long)]
+        account: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NumbersCommand {
+    /// Add E.164 numbers to the inventory (all or none).
+    Add {
+        #[arg(long)]
+        account: String,
+        /// The numbers can send and receive SMS.
+        #[arg(long)]
+        sms: bool,
+        #[arg(required = true)]
+        numbers: Vec<String>,
+    },
+    /// List the inventory: number, SMS, status, user.
+    List {
+        #[arg(long)]
+        account: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// List soft-deleted users still restorable.
+    Deleted {
+        #[arg(long)]
+        account: String,
+    },
+    /// Restore a soft-deleted user.
+    Restore {
+        #[arg(long)]
+        account: String,
+        id: String,
     },
 }
 
@@ -158,7 +241,170 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             result
         }
+        Command::Licence { command, database } => {
+            let store = open(&database.url).await?;
+            let result = licence(&store, command).await;
+            store.close().await;
+            result
+        }
+        Command::Numbers { command, database } => {
+            let store = open(&database.url).await?;
+            let result = numbers(&store, command).await;
+            store.close().await;
+            result
+        }
+        Command::Users { command, database } => {
+            let store = open(&database.url).await?;
+            let result = users(&store, command).await;
+            store.close().await;
+            result
+        }
     }
+}
+
+/// The provisioning service and a super-admin context for `account`, for the subcommands that
+/// manage what SCIM references. Their audit events carry the user agent `switchboard-cli` and
+/// no token.
+async fn operator(store: &Store, account: &str) -> anyhow::Result<(Provisioner, Context)> {
+    let registry = Arc::new(Registry::load().map_err(|e| anyhow::anyhow!(e))?);
+    let keys = Keys::load(store, None).await?;
+    let provisioner = Provisioner::new(store.clone(), registry, keys, Settings::default());
+    let mut tx = store.begin_read().await?;
+    let found = tx.account_by_name(account).await?;
+    tx.commit().await?;
+    let found = found.ok_or_else(|| anyhow::anyhow!("no account named {account:?}"))?;
+    let ctx = Context {
+        principal: Principal {
+            account_id: found.id,
+            token_id: Uuid::nil(),
+            role: TokenRole::SuperAdmin,
+        },
+        request_id: Some(format!("cli-{}", Uuid::now_v7())),
+        user_agent: Some("switchboard-cli".into()),
+        scim_base: "/scim/v2".into(),
+    };
+    Ok((provisioner, ctx))
+}
+
+fn explain(e: crate::provisioning::Error) -> anyhow::Error {
+    match e {
+        crate::provisioning::Error::Scim(e) => anyhow::anyhow!("{}", e.detail),
+        other => anyhow::anyhow!(other),
+    }
+}
+
+async fn licence(store: &Store, command: LicenceCommand) -> anyhow::Result<()> {
+    match command {
+        LicenceCommand::Set {
+            account,
+            product,
+            seats,
+            features,
+            display,
+        } => {
+            let (provisioner, ctx) = operator(store, &account).await?;
+            let input = ProductInput {
+                display,
+                seats,
+                features,
+            };
+            let p = provisioner
+                .put_product(&ctx, &product, input)
+                .await
+                .map_err(explain)?;
+            eprintln!(
+                "product {:?} of account {account:?}: {} seats, {} used, features [{}]",
+                p.code,
+                p.seats,
+                p.seats_used,
+                p.features.0.join(", ")
+            );
+        }
+        LicenceCommand::List { account } => {
+            let (provisioner, ctx) = operator(store, &account).await?;
+            println!("{:<24}  {:>8}  {:>8}  FEATURES", "PRODUCT", "SEATS", "USED");
+            for p in provisioner.products(&ctx).await.map_err(explain)? {
+                println!(
+                    "{:<24}  {:>8}  {:>8}  {}",
+                    p.code,
+                    p.seats,
+                    p.seats_used,
+                    p.features.0.join(",")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn numbers(store: &Store, command: NumbersCommand) -> anyhow::Result<()> {
+    match command {
+        NumbersCommand::Add {
+            account,
+            sms,
+            numbers,
+        } => {
+            let (provisioner, ctx) = operator(store, &account).await?;
+            let input = NumbersInput {
+                numbers,
+                sms_capable: sms,
+            };
+            let result = provisioner
+                .add_phone_numbers(&ctx, input)
+                .await
+                .map_err(explain)?;
+            let count = |key: &str| result[key].as_array().map_or(0, Vec::len);
+            eprintln!(
+                "{} numbers added to account {account:?}, {} already there",
+                count("added"),
+                count("alreadyPresent")
+            );
+        }
+        NumbersCommand::List { account } => {
+            let (provisioner, ctx) = operator(store, &account).await?;
+            println!("{:<16}  {:<5}  {:<11}  USER", "NUMBER", "SMS", "STATUS");
+            for n in provisioner.phone_numbers(&ctx).await.map_err(explain)? {
+                println!(
+                    "{:<16}  {:<5}  {:<11}  {}",
+                    n["number"].as_str().unwrap_or_default(),
+                    n["smsCapable"].as_bool().unwrap_or_default(),
+                    n["status"].as_str().unwrap_or_default(),
+                    n["userId"].as_str().unwrap_or("-")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn users(store: &Store, command: UsersCommand) -> anyhow::Result<()> {
+    match command {
+        UsersCommand::Deleted { account } => {
+            let (provisioner, ctx) = operator(store, &account).await?;
+            println!(
+                "{:<36}  {:<27}  {:<27}  USERNAME",
+                "ID", "DELETED", "RESTORABLE UNTIL"
+            );
+            for u in provisioner.deleted_users(&ctx).await.map_err(explain)? {
+                println!(
+                    "{:<36}  {:<27}  {:<27}  {}",
+                    u["id"].as_str().unwrap_or_default(),
+                    u["deletedAt"].as_str().unwrap_or_default(),
+                    u["restorableUntil"].as_str().unwrap_or_default(),
+                    u["userName"].as_str().unwrap_or_default()
+                );
+            }
+        }
+        UsersCommand::Restore { account, id } => {
+            let (provisioner, ctx) = operator(store, &account).await?;
+            let user = provisioner.restore_user(&ctx, &id).await.map_err(explain)?;
+            eprintln!(
+                "user {id} ({}) restored",
+                user.resource["userName"].as_str().unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn token(store: &Store, command: TokenCommand) -> anyhow::Result<()> {

@@ -2,6 +2,7 @@
 //! are thin: parse, call one provisioning function, render. Each feature module owns its routes.
 
 mod admin;
+mod catalog;
 mod discovery;
 pub mod error;
 mod extract;
@@ -73,11 +74,12 @@ pub fn router(state: AppState) -> Router {
         .merge(discovery::router())
         .merge(users::router())
         .merge(groups::router())
+        .merge(catalog::scim_router())
         .route("/.search", axum::routing::post(root_search))
         .fallback(not_found);
     Router::new()
         .nest("/scim/v2", scim)
-        .nest("/admin/v1", admin::router())
+        .nest("/admin/v1", admin::router().merge(catalog::admin_router()))
         .merge(health::router())
         .route("/metrics", axum::routing::get(metrics::render))
         .route_layer(axum::middleware::from_fn(metrics::track))

@@ -9,6 +9,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::audit;
+use super::domain::GroupChange;
 use super::render;
 use super::users::Rendered;
 use super::{Context, Error, MAX_INDEXED_CHARS, Precondition, Provisioner, Result, parse_id};
@@ -136,7 +137,8 @@ impl Provisioner {
         } else {
             None
         };
-        let full = render::group(&ctx.scim_base, record, members.as_deref());
+        let mut full = render::group(&ctx.scim_base, record, members.as_deref());
+        self.add_group_extras(tx, ctx, record.id, &mut full).await?;
         let location = format!("{}/Groups/{}", ctx.scim_base, record.id);
         Ok(Rendered {
             resource: projection.apply(&self.registry, rt, full),
@@ -335,6 +337,8 @@ impl Provisioner {
         let rt = self.resource_type("Group")?;
         let mut doc = resource::normalize(&self.registry, rt, body)?;
         let (display_name, external_id, members) = prepare(&mut doc)?;
+        let mut tx = self.store.begin_write().await?;
+        self.settle_group(&mut tx, ctx, None, &mut doc).await?;
         let now = now_micros();
         let record = GroupRecord {
             id: Uuid::now_v7(),
@@ -346,7 +350,6 @@ impl Provisioner {
             last_modified: now,
             version: 1,
         };
-        let mut tx = self.store.begin_write().await?;
         let member_ids = self
             .resolve_members(&mut tx, ctx, record.id, &members)
             .await?;
@@ -356,6 +359,18 @@ impl Provisioner {
         let mut delta = MembershipDelta::default();
         self.add_members(&mut tx, ctx, record.id, &member_ids, &mut delta)
             .await?;
+        self.group_changed(
+            &mut tx,
+            ctx,
+            GroupChange {
+                group_id: record.id,
+                old_doc: None,
+                new_doc: Some(&record.doc.0),
+                added: &delta.added,
+                removed: &delta.removed,
+            },
+        )
+        .await?;
         let after = render::group(&ctx.scim_base, &record, None);
         audit::record(
             &mut tx,
@@ -414,23 +429,23 @@ impl Provisioner {
         } else {
             Vec::new()
         };
+        let mut resources = Vec::with_capacity(records.len());
+        for record in &records {
+            let mine: Vec<_> = members
+                .iter()
+                .filter(|m| m.group_id == record.id)
+                .cloned()
+                .collect();
+            let mut full = render::group(
+                &ctx.scim_base,
+                record,
+                wants_members.then_some(mine.as_slice()),
+            );
+            self.add_group_extras(&mut tx, ctx, record.id, &mut full)
+                .await?;
+            resources.push(Value::Object(projection.apply(&self.registry, rt, full)));
+        }
         tx.commit().await?;
-        let resources = records
-            .iter()
-            .map(|record| {
-                let mine: Vec<_> = members
-                    .iter()
-                    .filter(|m| m.group_id == record.id)
-                    .cloned()
-                    .collect();
-                let full = render::group(
-                    &ctx.scim_base,
-                    record,
-                    wants_members.then_some(mine.as_slice()),
-                );
-                Value::Object(projection.apply(&self.registry, rt, full))
-            })
-            .collect();
         Ok(ListPage {
             total_results: page.total.max(0) as u64,
             resources,
@@ -457,12 +472,15 @@ impl Provisioner {
             .await?
             .ok_or_else(|| ScimError::not_found(format!("Group {id} not found")))?;
         precondition.check(existing.version)?;
+        self.settle_group(&mut tx, ctx, Some(&existing.doc.0), &mut doc)
+            .await?;
         let wanted = self.resolve_members(&mut tx, ctx, uuid, &members).await?;
         let mut delta = MembershipDelta::default();
         self.replace_members(&mut tx, ctx, uuid, &wanted, &mut delta)
             .await?;
         let before = render::group(&ctx.scim_base, &existing, None);
         let before_version = existing.version;
+        let old_doc = existing.doc.0.clone();
         let record = self
             .save_group(
                 &mut tx,
@@ -477,6 +495,18 @@ impl Provisioner {
                 Error::Store(s) => unique_violation(&display_name)(s),
                 other => other,
             })?;
+        self.group_changed(
+            &mut tx,
+            ctx,
+            GroupChange {
+                group_id: uuid,
+                old_doc: Some(&old_doc),
+                new_doc: Some(&record.doc.0),
+                added: &delta.added,
+                removed: &delta.removed,
+            },
+        )
+        .await?;
         if record.version != before_version {
             let after = render::group(&ctx.scim_base, &record, None);
             audit::record(
@@ -537,6 +567,8 @@ impl Provisioner {
         }
         let mut doc = resource::normalize(&self.registry, rt, &Value::Object(doc))?;
         let (display_name, external_id, _) = prepare(&mut doc)?;
+        self.settle_group(&mut tx, ctx, Some(&existing.doc.0), &mut doc)
+            .await?;
 
         let mut delta = MembershipDelta::default();
         let account = ctx.principal.account_id;
@@ -576,6 +608,7 @@ impl Provisioner {
         }
         let before = render::group(&ctx.scim_base, &existing, None);
         let before_version = existing.version;
+        let old_doc = existing.doc.0.clone();
         let record = self
             .save_group(
                 &mut tx,
@@ -590,6 +623,18 @@ impl Provisioner {
                 Error::Store(s) => unique_violation(&display_name)(s),
                 other => other,
             })?;
+        self.group_changed(
+            &mut tx,
+            ctx,
+            GroupChange {
+                group_id: uuid,
+                old_doc: Some(&old_doc),
+                new_doc: Some(&record.doc.0),
+                added: &delta.added,
+                removed: &delta.removed,
+            },
+        )
+        .await?;
         if record.version != before_version {
             let after = render::group(&ctx.scim_base, &record, None);
             audit::record(
@@ -662,7 +707,17 @@ impl Provisioner {
                     .collect(),
             ),
         );
+        // Members lose what the group passed down: work out who, before the rows go.
+        let below = if self
+            .licences_flow_through(&mut tx, ctx, uuid, &existing.doc.0)
+            .await?
+        {
+            tx.users_below_group(ctx.principal.account_id, uuid).await?
+        } else {
+            Vec::new()
+        };
         tx.delete_group(ctx.principal.account_id, uuid).await?;
+        self.refresh_inherited(&mut tx, ctx, &below).await?;
         audit::record(
             &mut tx,
             ctx,

@@ -4,8 +4,11 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod catalog;
 pub mod cursor;
+pub mod domain;
 pub mod groups;
+pub mod lifecycle;
 pub mod render;
 pub mod search;
 pub mod tokens;

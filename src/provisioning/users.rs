@@ -12,6 +12,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::audit;
+use super::domain::{self, Settled, UserWrite};
 use super::render;
 use super::{Context, Error, MAX_INDEXED_CHARS, Precondition, Provisioner, Result, parse_id};
 use crate::scim::error::ScimError;
@@ -38,6 +39,9 @@ fn unique_violation(user_name: &str) -> impl Fn(StoreError) -> Error + '_ {
         StoreError::Unique("users_user_name_key") => Error::Scim(ScimError::uniqueness(format!(
             "userName '{user_name}' is already taken by another user of this account; find it with filter=userName eq \"{user_name}\""
         ))),
+        StoreError::Unique("users_extension_key") => Error::Scim(ScimError::uniqueness(
+            "that extension was just assigned to another user of this account; send \"auto\" (or nothing) to get the next free one",
+        )),
         other => Error::Store(other),
     }
 }
@@ -121,7 +125,7 @@ fn keep_immutables(
 }
 
 impl Provisioner {
-    async fn render_user(
+    pub(crate) async fn render_user(
         &self,
         tx: &mut Tx,
         ctx: &Context,
@@ -142,7 +146,14 @@ impl Provisioner {
         } else {
             None
         };
-        let full = render::user(&ctx.scim_base, record, groups.as_deref());
+        let licences = tx
+            .licences_of_users(ctx.principal.account_id, &[record.id])
+            .await?;
+        let devices = tx
+            .devices_of_users(ctx.principal.account_id, &[record.id])
+            .await?;
+        let mut full = render::user(&ctx.scim_base, record, groups.as_deref());
+        domain::add_user_extras(&mut full, &ctx.scim_base, &licences, &devices);
         let location = format!("{}/Users/{}", ctx.scim_base, record.id);
         Ok(Rendered {
             resource: projection.apply(&self.registry, rt, full),
@@ -162,9 +173,14 @@ impl Provisioner {
         // A user created without `active` is active, and says so.
         doc.entry("active").or_insert(Value::Bool(true));
         let (user_name, external_id, display_name, active) = prepare(&mut doc)?;
+        let id = Uuid::now_v7();
+        let mut tx = self.store.begin_write().await?;
+        let settled = self
+            .settle_user(&mut tx, ctx, id, &UserWrite::Create, &mut doc)
+            .await?;
         let now = now_micros();
         let record = UserRecord {
-            id: Uuid::now_v7(),
+            id,
             account_id: ctx.principal.account_id,
             user_name: user_name.clone(),
             external_id,
@@ -174,8 +190,10 @@ impl Provisioner {
             created_at: now,
             last_modified: now,
             version: 1,
+            account_role: settled.account_role,
+            extension: settled.extension,
+            held_until: settled.held_until,
         };
-        let mut tx = self.store.begin_write().await?;
         tx.insert_user(&record)
             .await
             .map_err(unique_violation(&user_name))?;
@@ -237,12 +255,14 @@ impl Provisioner {
             .core_schema(rt)
             .and_then(|s| s.attribute("groups"))
             .is_some_and(|a| projection.wants(None, a));
+        let ids: Vec<Uuid> = records.iter().map(|r| r.id).collect();
         let groups = if wants_groups && !records.is_empty() {
-            let ids: Vec<Uuid> = records.iter().map(|r| r.id).collect();
             tx.groups_of_users(ctx.principal.account_id, &ids).await?
         } else {
             Vec::new()
         };
+        let licences = tx.licences_of_users(ctx.principal.account_id, &ids).await?;
+        let devices = tx.devices_of_users(ctx.principal.account_id, &ids).await?;
         tx.commit().await?;
         let resources = records
             .iter()
@@ -252,11 +272,22 @@ impl Provisioner {
                     .filter(|g| g.user_id == record.id)
                     .cloned()
                     .collect();
-                let full = render::user(
+                let mut full = render::user(
                     &ctx.scim_base,
                     record,
                     wants_groups.then_some(mine.as_slice()),
                 );
+                let my_licences: Vec<_> = licences
+                    .iter()
+                    .filter(|l| l.user_id == record.id)
+                    .cloned()
+                    .collect();
+                let my_devices: Vec<_> = devices
+                    .iter()
+                    .filter(|d| d.user_id == Some(record.id))
+                    .cloned()
+                    .collect();
+                domain::add_user_extras(&mut full, &ctx.scim_base, &my_licences, &my_devices);
                 Value::Object(projection.apply(&self.registry, rt, full))
             })
             .collect();
@@ -295,13 +326,28 @@ impl Provisioner {
             .render_user(&mut tx, ctx, &existing, &Projection::default(), rt)
             .await?;
         let (_, external_id, display_name, active) = prepare(&mut doc)?;
+        let write = UserWrite::Replace {
+            existing: &existing,
+            body,
+        };
+        let settled = self
+            .settle_user(&mut tx, ctx, uuid, &write, &mut doc)
+            .await?;
         let record = self
-            .save_user(&mut tx, existing, doc, external_id, display_name, active)
+            .save_user(
+                &mut tx,
+                existing,
+                doc,
+                external_id,
+                display_name,
+                active,
+                settled,
+            )
             .await?;
         let after = self
             .render_user(&mut tx, ctx, &record, &Projection::default(), rt)
             .await?;
-        if after.version != before.version {
+        if after.resource != before.resource {
             audit::record(
                 &mut tx,
                 ctx,
@@ -346,13 +392,27 @@ impl Provisioner {
             .render_user(&mut tx, ctx, &existing, &Projection::default(), rt)
             .await?;
         let (_, external_id, display_name, active) = prepare(&mut doc)?;
+        let write = UserWrite::Patch {
+            existing: &existing,
+        };
+        let settled = self
+            .settle_user(&mut tx, ctx, uuid, &write, &mut doc)
+            .await?;
         let record = self
-            .save_user(&mut tx, existing, doc, external_id, display_name, active)
+            .save_user(
+                &mut tx,
+                existing,
+                doc,
+                external_id,
+                display_name,
+                active,
+                settled,
+            )
             .await?;
         let after = self
             .render_user(&mut tx, ctx, &record, &Projection::default(), rt)
             .await?;
-        if after.version != before.version {
+        if after.resource != before.resource {
             audit::record(
                 &mut tx,
                 ctx,
@@ -373,6 +433,7 @@ impl Provisioner {
 
     /// Writes the new document if it differs from the stored one; an identical re-send (IdPs
     /// repeat themselves) changes neither the version nor the audit trail.
+    #[allow(clippy::too_many_arguments)]
     async fn save_user(
         &self,
         tx: &mut Tx,
@@ -381,14 +442,22 @@ impl Provisioner {
         external_id: Option<String>,
         display_name: Option<String>,
         active: bool,
+        settled: Settled,
     ) -> Result<UserRecord> {
-        if existing.doc.0 == doc {
+        if existing.doc.0 == doc
+            && existing.account_role == settled.account_role
+            && existing.extension == settled.extension
+            && existing.held_until == settled.held_until
+        {
             return Ok(existing);
         }
         let record = UserRecord {
             external_id,
             display_name,
             active,
+            account_role: settled.account_role,
+            extension: settled.extension,
+            held_until: settled.held_until,
             doc: Json(doc),
             last_modified: now_micros().max(existing.last_modified + 1),
             version: existing.version + 1,
@@ -415,7 +484,7 @@ impl Provisioner {
         let before = self
             .render_user(&mut tx, ctx, &existing, &Projection::default(), rt)
             .await?;
-        tx.delete_user(ctx.principal.account_id, uuid).await?;
+        self.soft_delete(&mut tx, ctx, &existing).await?;
         audit::record(
             &mut tx,
             ctx,

@@ -20,6 +20,19 @@ const SCHEMA_FILES: &[(&str, &str)] = &[
         "EnterpriseUser.json",
         include_str!("../../schemas/EnterpriseUser.json"),
     ),
+    (
+        "SwitchboardUser.json",
+        include_str!("../../schemas/SwitchboardUser.json"),
+    ),
+    (
+        "SwitchboardGroup.json",
+        include_str!("../../schemas/SwitchboardGroup.json"),
+    ),
+    ("Role.json", include_str!("../../schemas/Role.json")),
+    (
+        "Entitlement.json",
+        include_str!("../../schemas/Entitlement.json"),
+    ),
 ];
 
 const RESOURCE_TYPE_FILES: &[(&str, &str)] = &[
@@ -30,6 +43,14 @@ const RESOURCE_TYPE_FILES: &[(&str, &str)] = &[
     (
         "resource-types/Group.json",
         include_str!("../../schemas/resource-types/Group.json"),
+    ),
+    (
+        "resource-types/Role.json",
+        include_str!("../../schemas/resource-types/Role.json"),
+    ),
+    (
+        "resource-types/Entitlement.json",
+        include_str!("../../schemas/resource-types/Entitlement.json"),
     ),
 ];
 
@@ -451,6 +472,163 @@ mod tests {
                 .attribute
                 .multi_valued
         );
+    }
+
+    #[test]
+    fn switchboard_extensions_roles_and_entitlements_load() {
+        const UC_USER: &str = "urn:switchboard:scim:schemas:extension:uc:1.0:User";
+        const UC_GROUP: &str = "urn:switchboard:scim:schemas:extension:uc:1.0:Group";
+        let registry = Registry::load().unwrap();
+        let user = registry.resource_type("User").unwrap();
+        assert_eq!(
+            user.extensions
+                .iter()
+                .map(|e| e.schema.as_str())
+                .collect::<Vec<_>>(),
+            [ENTERPRISE_USER_SCHEMA, UC_USER]
+        );
+        assert!(user.extensions.iter().all(|e| !e.required));
+        let ext = registry
+            .resolve(user, Some(UC_USER), "EXTENSIONNUMBER")
+            .unwrap();
+        assert!(ext.in_extension);
+        assert_eq!(ext.attribute.returned, Returned::Always);
+        assert_eq!(ext.attribute.uniqueness, Uniqueness::Server);
+        assert_eq!(ext.attribute.mutability, Mutability::ReadWrite);
+        let status = registry
+            .resolve(user, Some(UC_USER), "accountStatus")
+            .unwrap();
+        assert_eq!(status.attribute.mutability, Mutability::ReadOnly);
+        assert!(
+            status
+                .attribute
+                .canonical_values
+                .iter()
+                .any(|v| v == "transferDeclined")
+        );
+        let template = registry
+            .resolve(user, Some(UC_USER), "productSettingsTemplate")
+            .unwrap();
+        assert_eq!(template.attribute.mutability, Mutability::Immutable);
+        let licenses = registry
+            .resolve(user, Some(UC_USER), "licenseStatus")
+            .unwrap()
+            .attribute;
+        assert!(licenses.multi_valued);
+        assert_eq!(licenses.kind, AttributeType::Complex);
+        assert!(licenses.sub_attribute("state").is_some());
+        let roles = registry.resolve(user, None, "roles").unwrap().attribute;
+        assert!(
+            roles
+                .sub_attribute("value")
+                .unwrap()
+                .canonical_values
+                .iter()
+                .any(|v| v == "pbx:superAdministrator")
+        );
+        let entitlements = registry.resolve(user, None, "entitlements").unwrap();
+        assert_eq!(
+            entitlements
+                .attribute
+                .sub_attribute("type")
+                .unwrap()
+                .canonical_values,
+            ["License", "Feature"]
+        );
+
+        let group = registry.resource_type("Group").unwrap();
+        let granted = registry
+            .resolve(group, Some(UC_GROUP), "entitlements")
+            .unwrap()
+            .attribute;
+        assert!(granted.multi_valued);
+        assert!(granted.sub_attribute("value").unwrap().required);
+        let parent = registry
+            .resolve(group, Some(UC_GROUP), "parent")
+            .unwrap()
+            .attribute;
+        assert!(!parent.multi_valued);
+        assert_eq!(parent.mutability, Mutability::ReadOnly);
+        assert!(
+            registry
+                .resolve(group, Some(UC_USER), "extensionNumber")
+                .is_err()
+        );
+
+        for (name, endpoint, urn) in [
+            (
+                "Role",
+                "/Roles",
+                "urn:switchboard:scim:schemas:core:1.0:Role",
+            ),
+            (
+                "Entitlement",
+                "/Entitlements",
+                "urn:switchboard:scim:schemas:core:1.0:Entitlement",
+            ),
+        ] {
+            let rt = registry.resource_type(name).unwrap();
+            assert_eq!(rt.id, rt.name);
+            assert_eq!(rt.endpoint, endpoint);
+            assert_eq!(rt.schema, urn);
+            let value = registry.resolve(rt, None, "value").unwrap().attribute;
+            assert_eq!(value.returned, Returned::Always);
+            assert_eq!(value.mutability, Mutability::ReadOnly);
+        }
+    }
+
+    /// Every embedded schema and resource type is served as written: its `meta.location` names
+    /// its id, and every attribute spells out all the characteristics of RFC 7643 §7.
+    #[test]
+    fn embedded_files_are_complete() {
+        fn check(schema: &str, attribute: &Value) {
+            for key in [
+                "name",
+                "type",
+                "multiValued",
+                "description",
+                "required",
+                "caseExact",
+                "mutability",
+                "returned",
+                "uniqueness",
+            ] {
+                assert!(
+                    attribute.get(key).is_some(),
+                    "{schema}: {} lacks {key}",
+                    attribute["name"]
+                );
+            }
+            if attribute["type"] == "reference" {
+                assert!(
+                    attribute["referenceTypes"].is_array(),
+                    "{schema}: {}",
+                    attribute["name"]
+                );
+            }
+            for sub in attribute["subAttributes"].as_array().into_iter().flatten() {
+                check(schema, sub);
+            }
+        }
+        let registry = Registry::load().unwrap();
+        for schema in registry.schemas() {
+            let json = &schema.representation;
+            assert_eq!(json["meta"]["resourceType"], "Schema");
+            assert_eq!(json["meta"]["location"], format!("/Schemas/{}", schema.id));
+            assert!(json["name"].is_string() && json["description"].is_string());
+            for attribute in json["attributes"].as_array().unwrap() {
+                check(&schema.id, attribute);
+            }
+        }
+        for rt in registry.resource_types() {
+            let json = &rt.representation;
+            assert_eq!(json["meta"]["resourceType"], "ResourceType");
+            assert_eq!(
+                json["meta"]["location"],
+                format!("/ResourceTypes/{}", rt.id)
+            );
+            assert_eq!(rt.id, rt.name);
+        }
     }
 
     #[test]

@@ -11,7 +11,9 @@
 //! Values are bound, never spliced: `$1`-style placeholders work on both drivers.
 
 mod accounts;
+mod assignments;
 mod audit;
+mod catalog;
 mod filter_sql;
 mod groups;
 mod list;
@@ -27,7 +29,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
 
 pub use accounts::{Account, SIGNING_KEY_ID};
+pub use assignments::{DeletedUser, LicenceRow};
 pub use audit::{AuditEvent, AuditQuery, AuditRecord};
+pub use catalog::{
+    AccountPolicy, Bundle, CustomRole, Device, EmergencyLocation, PhoneNumber, Product,
+    SettingsTemplate,
+};
 pub use filter_sql::{SortKey, SortSpec};
 pub use groups::{GroupRecord, MemberRef};
 pub use list::{CursorKey, KeyValue, ListPage, ListRequest, Listed, PageStart};
@@ -77,6 +84,27 @@ const UNIQUE_CONSTRAINTS: &[(&str, &str)] = &[
         "groups.account_id, groups.display_name_lower",
     ),
     ("accounts_name_key", "accounts.name"),
+    ("users_extension_key", "users.account_id, users.extension"),
+    ("products_code_key", "products.account_id, products.code"),
+    (
+        "licence_bundles_name_key",
+        "licence_bundles.account_id, licence_bundles.name",
+    ),
+    (
+        "custom_roles_name_key",
+        "custom_roles.account_id, custom_roles.name",
+    ),
+    (
+        "emergency_locations_name_key",
+        "emergency_locations.account_id, emergency_locations.name",
+    ),
+    (
+        "settings_templates_name_key",
+        "settings_templates.account_id, settings_templates.name",
+    ),
+    ("devices_mac_key", "devices.mac"),
+    ("phone_numbers_pkey", "phone_numbers.number"),
+    ("phone_numbers_user_key", "phone_numbers.user_id"),
     (
         "group_members_pkey",
         "group_members.group_id, group_members.member_id",

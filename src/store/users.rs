@@ -24,6 +24,11 @@ pub struct UserRecord {
     pub created_at: i64,
     pub last_modified: i64,
     pub version: i64,
+    /// `superAdmin`, `admin`, `member` or `custom:<role id>`.
+    pub account_role: String,
+    pub extension: Option<i64>,
+    /// While the user is inactive: until when their extension and number stay reserved.
+    pub held_until: Option<i64>,
 }
 
 /// A group a user belongs to, for the user's read-only `groups` attribute.
@@ -57,7 +62,7 @@ impl Listed for UserRecord {
     }
 }
 
-const COLUMNS: &str = "r.id, r.account_id, r.user_name, r.external_id, r.display_name, r.active, r.doc, r.created_at, r.last_modified, r.version";
+const COLUMNS: &str = "r.id, r.account_id, r.user_name, r.external_id, r.display_name, r.active, r.doc, r.created_at, r.last_modified, r.version, r.account_role, r.extension, r.held_until";
 
 struct EmailRow {
     value_lower: String,
@@ -87,8 +92,8 @@ impl Tx {
         on_conn!(self, |conn| {
             sqlx::query(
                 "INSERT INTO users (id, account_id, user_name, user_name_lower, external_id, display_name, active, doc,
-                                    created_at, last_modified, version)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                                    created_at, last_modified, version, account_role, extension, held_until)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             )
             .bind(user.id)
             .bind(user.account_id)
@@ -101,6 +106,9 @@ impl Tx {
             .bind(user.created_at)
             .bind(user.last_modified)
             .bind(user.version)
+            .bind(&user.account_role)
+            .bind(user.extension)
+            .bind(user.held_until)
             .execute(conn)
             .await?;
         });
@@ -155,7 +163,8 @@ impl Tx {
     pub async fn update_user(&mut self, user: &UserRecord) -> Result<(), StoreError> {
         let updated = on_conn!(self, |conn| {
             sqlx::query(
-                "UPDATE users SET external_id = $1, display_name = $2, active = $3, doc = $4, last_modified = $5, version = $6
+                "UPDATE users SET external_id = $1, display_name = $2, active = $3, doc = $4, last_modified = $5, version = $6,
+                     account_role = $9, extension = $10, held_until = $11
                  WHERE account_id = $7 AND id = $8",
             )
             .bind(&user.external_id)
@@ -166,6 +175,9 @@ impl Tx {
             .bind(user.version)
             .bind(user.account_id)
             .bind(user.id)
+            .bind(&user.account_role)
+            .bind(user.extension)
+            .bind(user.held_until)
             .execute(conn)
             .await?
             .rows_affected()

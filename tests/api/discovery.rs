@@ -25,7 +25,16 @@ async fn service_provider_config_resource_types_and_schemas(app: TestApp) {
     );
 
     let types = app.get("/ResourceTypes").await;
-    assert_eq!(types.body["totalResults"], 2);
+    assert_eq!(types.body["totalResults"], 4);
+    let names: Vec<&str> = types.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    for name in ["User", "Group", "Role", "Entitlement"] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
     let user = app.get("/ResourceTypes/User").await;
     assert_eq!(user.body["id"], "User");
     assert_eq!(user.body["endpoint"], "/Users");
@@ -37,7 +46,11 @@ async fn service_provider_config_resource_types_and_schemas(app: TestApp) {
     app.get("/ResourceTypes/Nope").await.assert_error(404, None);
 
     let schemas = app.get("/Schemas").await;
-    assert_eq!(schemas.body["totalResults"], 3);
+    assert_eq!(schemas.body["totalResults"], 7);
+    let extension = app
+        .get("/Schemas/urn:switchboard:scim:schemas:extension:uc:1.0:User")
+        .await;
+    assert_eq!(extension.status, 200);
     let schema = app.get(&format!("/Schemas/{USER_SCHEMA}")).await;
     let user_name = schema.body["attributes"]
         .as_array()

@@ -1,0 +1,406 @@
+//! The admin API's catalogue routes (`/admin/v1/…`: policy, products, bundles, roles,
+//! emergency locations, settings templates, numbers, devices, deleted users) and the SCIM
+//! `/Roles` and `/Entitlements` resource types. Thin: parse, call one provisioning function,
+//! answer JSON (`application/json` for the admin API, SCIM JSON for SCIM).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::extract::{Caller, ScimBody};
+use super::{AppState, list_page, resource_response, scim_json};
+use crate::provisioning::catalog::{
+    BundleInput, DeviceInput, DevicePatch, LocationInput, NumbersInput, ProductInput, RoleInput,
+    TemplateInput, product_json,
+};
+use crate::scim::error::ScimError;
+use crate::scim::list::ListPage;
+use crate::store::AccountPolicy;
+
+/// Routes under `/admin/v1`.
+pub fn admin_router() -> Router<AppState> {
+    Router::new()
+        .route("/account/policy", get(get_policy).put(put_policy))
+        .route("/products", get(list_products))
+        .route("/products/{code}", put(put_product).delete(delete_product))
+        .route("/bundles", get(list_bundles))
+        .route("/bundles/{name}", put(put_bundle).delete(delete_bundle))
+        .route("/roles", get(list_roles).post(create_role))
+        .route("/roles/{id}", put(update_role).delete(delete_role))
+        .route(
+            "/emergency-locations",
+            get(list_locations).post(create_location),
+        )
+        .route(
+            "/emergency-locations/{id}",
+            axum::routing::delete(delete_location),
+        )
+        .route("/settings-templates", get(list_templates))
+        .route(
+            "/settings-templates/{name}",
+            put(put_template).delete(delete_template),
+        )
+        .route("/numbers", get(list_numbers).post(add_numbers))
+        .route("/numbers/{number}", axum::routing::delete(delete_number))
+        .route("/devices", get(list_devices).post(create_device))
+        .route(
+            "/devices/{id}",
+            axum::routing::patch(patch_device).delete(delete_device),
+        )
+        .route("/deleted-users", get(list_deleted))
+        .route("/deleted-users/{id}/restore", post(restore))
+        .route("/openapi.json", get(openapi))
+}
+
+/// `/Roles` and `/Entitlements`, under `/scim/v2`.
+pub fn scim_router() -> Router<AppState> {
+    Router::new()
+        .route("/Roles", get(scim_roles))
+        .route("/Roles/{id}", get(scim_role))
+        .route("/Entitlements", get(scim_entitlements))
+        .route("/Entitlements/{id}", get(scim_entitlement))
+}
+
+fn parse<T: DeserializeOwned>(body: Value) -> Result<T, ApiError> {
+    serde_json::from_value(body).map_err(|e| {
+        ApiError::from(ScimError::invalid_syntax(format!(
+            "the request body does not match this endpoint: {e}"
+        )))
+    })
+}
+
+fn ok(body: Value) -> Response {
+    (StatusCode::OK, Json(body)).into_response()
+}
+
+fn created(body: Value) -> Response {
+    (StatusCode::CREATED, Json(body)).into_response()
+}
+
+fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn get_policy(State(s): State<AppState>, Caller(ctx): Caller) -> Result<Response, ApiError> {
+    Ok(ok(json!(s.provisioner.policy(&ctx).await?)))
+}
+
+async fn put_policy(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ApiError> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    struct Input {
+        extension_first: i64,
+        extension_last: i64,
+        quarantine_days: i64,
+        retain_licences: bool,
+    }
+    let input: Input = parse(body)?;
+    let policy = AccountPolicy {
+        extension_first: input.extension_first,
+        extension_last: input.extension_last,
+        quarantine_days: input.quarantine_days,
+        retain_licences: input.retain_licences,
+    };
+    Ok(ok(json!(s.provisioner.set_policy(&ctx, policy).await?)))
+}
+
+async fn list_products(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+) -> Result<Response, ApiError> {
+    let products = s.provisioner.products(&ctx).await?;
+    Ok(ok(
+        json!({"products": products.iter().map(product_json).collect::<Vec<_>>()}),
+    ))
+}
+
+async fn put_product(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(code): Path<String>,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ApiError> {
+    let input: ProductInput = parse(body)?;
+    let product = s.provisioner.put_product(&ctx, &code, input).await?;
+    Ok(ok(product_json(&product)))
+}
+
+async fn delete_product(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(code): Path<String>,
+) -> Result<Response, ApiError> {
+    s.provisioner.delete_product(&ctx, &code).await?;
+    Ok(no_content())
+}
+
+async fn list_bundles(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+) -> Result<Response, ApiError> {
+    Ok(ok(json!({"bundles": s.provisioner.bundles(&ctx).await?})))
+}
+
+async fn put_bundle(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(name): Path<String>,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ApiError> {
+    let input: BundleInput = parse(body)?;
+    Ok(ok(s.provisioner.put_bundle(&ctx, &name, input).await?))
+}
+
+async fn delete_bundle(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    s.provisioner.delete_bundle(&ctx, &name).await?;
+    Ok(no_content())
+}
+
+async fn list_roles(State(s): State<AppState>, Caller(ctx): Caller) -> Result<Response, ApiError> {
+    Ok(ok(
+        json!({"roles": s.provisioner.custom_roles(&ctx).await?}),
+    ))
+}
+
+async fn create_role(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ApiError> {
+    let input: RoleInput = parse(body)?;
+    Ok(created(
+        s.provisioner.create_custom_role(&ctx, input).await?,
+    ))
+}
+
+async fn update_role(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ApiError> {
+    let input: RoleInput = parse(body)?;
+    Ok(ok(s
+        .provisioner
+        .update_custom_role(&ctx, &id, input)
+        .await?))
+}
+
+async fn delete_role(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    s.provisioner.delete_custom_role(&ctx, &id).await?;
+    Ok(no_content())
+}
+
+async fn list_locations(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+) -> Result<Response, ApiError> {
+    Ok(ok(
+        json!({"locations": s.provisioner.emergency_locations(&ctx).await?}),
+    ))
+}
+
+async fn create_location(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ApiError> {
+    let input: LocationInput = parse(body)?;
+    Ok(created(
+        s.provisioner.create_emergency_location(&ctx, input).await?,
+    ))
+}
+
+async fn delete_location(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    s.provisioner.delete_emergency_location(&ctx, &id).await?;
+    Ok(no_content())
+}
+
+async fn list_templates(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+) -> Result<Response, ApiError> {
+    Ok(ok(
+        json!({"templates": s.provisioner.settings_templates(&ctx).await?}),
+    ))
+}
+
+async fn put_template(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(name): Path<String>,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ApiError> {
+    let input: TemplateInput = parse(body)?;
+    Ok(ok(s
+        .provisioner
+        .put_settings_template(&ctx, &name, input)
+        .await?))
+}
+
+async fn delete_template(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    s.provisioner.delete_settings_template(&ctx, &name).await?;
+    Ok(no_content())
+}
+
+async fn list_numbers(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+) -> Result<Response, ApiError> {
+    Ok(ok(
+        json!({"numbers": s.provisioner.phone_numbers(&ctx).await?}),
+    ))
+}
+
+async fn add_numbers(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ApiError> {
+    let input: NumbersInput = parse(body)?;
+    Ok(ok(s.provisioner.add_phone_numbers(&ctx, input).await?))
+}
+
+async fn delete_number(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(number): Path<String>,
+) -> Result<Response, ApiError> {
+    s.provisioner.delete_phone_number(&ctx, &number).await?;
+    Ok(no_content())
+}
+
+async fn list_devices(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+) -> Result<Response, ApiError> {
+    Ok(ok(json!({"devices": s.provisioner.devices(&ctx).await?})))
+}
+
+async fn create_device(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ApiError> {
+    let input: DeviceInput = parse(body)?;
+    Ok(created(s.provisioner.create_device(&ctx, input).await?))
+}
+
+async fn patch_device(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ApiError> {
+    let input: DevicePatch = parse(body)?;
+    Ok(ok(s.provisioner.patch_device(&ctx, &id, input).await?))
+}
+
+async fn delete_device(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    s.provisioner.delete_device(&ctx, &id).await?;
+    Ok(no_content())
+}
+
+async fn list_deleted(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+) -> Result<Response, ApiError> {
+    Ok(ok(
+        json!({"users": s.provisioner.deleted_users(&ctx).await?}),
+    ))
+}
+
+async fn restore(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let rendered = s.provisioner.restore_user(&ctx, &id).await?;
+    Ok(resource_response(StatusCode::OK, rendered))
+}
+
+async fn openapi() -> Response {
+    (
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        include_str!("../../docs/admin-openapi.json"),
+    )
+        .into_response()
+}
+
+fn unpaged(resources: Vec<Value>) -> Response {
+    list_page(ListPage {
+        total_results: resources.len() as u64,
+        resources,
+        start_index: Some(1),
+        next_cursor: None,
+    })
+}
+
+fn one(resources: Vec<Value>, id: &str, kind: &str) -> Result<Response, ApiError> {
+    resources
+        .into_iter()
+        .find(|r| r.get("id").and_then(Value::as_str) == Some(id))
+        .map(|r| scim_json(StatusCode::OK, &r))
+        .ok_or_else(|| ScimError::not_found(format!("{kind} {id} not found")).into())
+}
+
+async fn scim_roles(State(s): State<AppState>, Caller(ctx): Caller) -> Result<Response, ApiError> {
+    Ok(unpaged(s.provisioner.scim_roles(&ctx).await?))
+}
+
+async fn scim_role(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    one(s.provisioner.scim_roles(&ctx).await?, &id, "Role")
+}
+
+async fn scim_entitlements(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+) -> Result<Response, ApiError> {
+    Ok(unpaged(s.provisioner.scim_entitlements(&ctx).await?))
+}
+
+async fn scim_entitlement(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    one(
+        s.provisioner.scim_entitlements(&ctx).await?,
+        &id,
+        "Entitlement",
+    )
+}

@@ -1,0 +1,403 @@
+//! What a user holds: licence assignments (and the seats behind them), the extension, the
+//! voicemail box, and the soft-deleted users waiting to be restored or purged.
+
+use serde_json::{Map, Value};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::{StoreError, Tx, UserRecord, on_conn};
+
+/// A user's licence for one product: held (`assigned`, a seat taken) or waiting for a seat
+/// (`pendingSeat`, only ever for licences inherited from groups).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LicenceRow {
+    pub user_id: Uuid,
+    pub product_id: Uuid,
+    pub code: String,
+    pub state: String,
+    /// `"direct"`, `"bundle"` or a group id.
+    pub sources: Json<Vec<String>>,
+    pub features: Json<Vec<String>>,
+    pub since: i64,
+}
+
+/// A soft-deleted user.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeletedUser {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub user_name: String,
+    pub external_id: Option<String>,
+    pub display_name: Option<String>,
+    pub active: bool,
+    pub doc: Json<Map<String, Value>>,
+    pub account_role: String,
+    pub extension: Option<i64>,
+    pub created_at: i64,
+    pub deleted_at: i64,
+    pub purge_after: i64,
+}
+
+const DELETED_COLUMNS: &str = "id, account_id, user_name, external_id, display_name, active, doc, account_role, extension, created_at, deleted_at, purge_after";
+
+impl Tx {
+    /// Serialises, per account, the decisions that read before they write across many rows:
+    /// picking the next free extension, protecting the last super-admin, changing group nesting.
+    /// A row lock on the account on PostgreSQL; SQLite's writer lock already does it.
+    pub async fn lock_account(&mut self, account_id: Uuid) -> Result<(), StoreError> {
+        self.lock_nesting(account_id).await
+    }
+
+    // ---- licences
+
+    pub async fn licences_of_users(
+        &mut self,
+        account_id: Uuid,
+        user_ids: &[Uuid],
+    ) -> Result<Vec<LicenceRow>, StoreError> {
+        if user_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> =
+            (0..user_ids.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT l.user_id, l.product_id, p.code, l.state, l.sources, l.features, l.since
+             FROM user_licences l JOIN products p ON p.id = l.product_id
+             WHERE l.account_id = $1 AND l.user_id IN ({}) ORDER BY p.code",
+            placeholders.join(", ")
+        ));
+        Ok(on_conn!(self, |conn| {
+            let mut query = sqlx::query_as::<_, LicenceRow>(sql).bind(account_id);
+            for id in user_ids {
+                query = query.bind(*id);
+            }
+            query.fetch_all(conn).await?
+        }))
+    }
+
+    pub async fn put_licence(
+        &mut self,
+        account_id: Uuid,
+        row: &LicenceRow,
+    ) -> Result<(), StoreError> {
+        on_conn!(self, |conn| {
+            sqlx::query(
+                "INSERT INTO user_licences (account_id, user_id, product_id, state, sources, features, since)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (user_id, product_id) DO UPDATE SET state = excluded.state, sources = excluded.sources,
+                     features = excluded.features, since = excluded.since",
+            )
+            .bind(account_id)
+            .bind(row.user_id)
+            .bind(row.product_id)
+            .bind(&row.state)
+            .bind(&row.sources)
+            .bind(&row.features)
+            .bind(row.since)
+            .execute(conn)
+            .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn delete_licence(
+        &mut self,
+        user_id: Uuid,
+        product_id: Uuid,
+    ) -> Result<(), StoreError> {
+        on_conn!(self, |conn| {
+            sqlx::query("DELETE FROM user_licences WHERE user_id = $1 AND product_id = $2")
+                .bind(user_id)
+                .bind(product_id)
+                .execute(conn)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// The user who has waited longest for a seat of the product.
+    pub async fn oldest_pending_licence(
+        &mut self,
+        product_id: Uuid,
+    ) -> Result<Option<Uuid>, StoreError> {
+        Ok(on_conn!(self, |conn| {
+            sqlx::query_scalar::<_, Uuid>(
+                "SELECT user_id FROM user_licences WHERE product_id = $1 AND state = 'pendingSeat'
+                 ORDER BY since, user_id LIMIT 1",
+            )
+            .bind(product_id)
+            .fetch_optional(conn)
+            .await?
+        }))
+    }
+
+    pub async fn set_licence_assigned(
+        &mut self,
+        user_id: Uuid,
+        product_id: Uuid,
+    ) -> Result<(), StoreError> {
+        on_conn!(self, |conn| {
+            sqlx::query(
+                "UPDATE user_licences SET state = 'assigned' WHERE user_id = $1 AND product_id = $2",
+            )
+            .bind(user_id)
+            .bind(product_id)
+            .execute(conn)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Members of the group waiting for a seat of a licence the group grants.
+    pub async fn pending_licences_from_group(
+        &mut self,
+        account_id: Uuid,
+        group_id: Uuid,
+    ) -> Result<i64, StoreError> {
+        let needle = format!("%\"{group_id}\"%");
+        Ok(on_conn!(self, |conn| {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM user_licences WHERE account_id = $1 AND state = 'pendingSeat'
+                 AND CAST(sources AS TEXT) LIKE $2",
+            )
+            .bind(account_id)
+            .bind(&needle)
+            .fetch_one(conn)
+            .await?
+        }))
+    }
+
+    // ---- extensions and voicemail
+
+    /// The lowest number of `[first, last]` no user of the account holds.
+    pub async fn next_free_extension(
+        &mut self,
+        account_id: Uuid,
+        first: i64,
+        last: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        Ok(on_conn!(self, |conn| {
+            sqlx::query_scalar::<_, Option<i64>>(
+                "SELECT MIN(c.n) FROM (
+                     SELECT CAST($2 AS BIGINT) AS n
+                     UNION ALL
+                     SELECT extension + 1 FROM users WHERE account_id = $1 AND extension >= $2 AND extension < $3
+                 ) c
+                 WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.account_id = $1 AND u.extension = c.n)",
+            )
+            .bind(account_id)
+            .bind(first)
+            .bind(last)
+            .fetch_one(conn)
+            .await?
+        }))
+    }
+
+    pub async fn extension_holder(
+        &mut self,
+        account_id: Uuid,
+        extension: i64,
+    ) -> Result<Option<Uuid>, StoreError> {
+        Ok(on_conn!(self, |conn| {
+            sqlx::query_scalar::<_, Uuid>(
+                "SELECT id FROM users WHERE account_id = $1 AND extension = $2",
+            )
+            .bind(account_id)
+            .bind(extension)
+            .fetch_optional(conn)
+            .await?
+        }))
+    }
+
+    pub async fn ensure_voicemail_box(
+        &mut self,
+        account_id: Uuid,
+        user_id: Uuid,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        on_conn!(self, |conn| {
+            sqlx::query(
+                "INSERT INTO voicemail_boxes (user_id, account_id, created_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (user_id) DO NOTHING",
+            )
+            .bind(user_id)
+            .bind(account_id)
+            .bind(now)
+            .execute(conn)
+            .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn voicemail_box_created(
+        &mut self,
+        account_id: Uuid,
+        user_id: Uuid,
+    ) -> Result<Option<i64>, StoreError> {
+        Ok(on_conn!(self, |conn| {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT created_at FROM voicemail_boxes WHERE account_id = $1 AND user_id = $2",
+            )
+            .bind(account_id)
+            .bind(user_id)
+            .fetch_optional(conn)
+            .await?
+        }))
+    }
+
+    // ---- soft deletion
+
+    /// Moves a user out of `users` into `deleted_users`.
+    pub async fn archive_user(
+        &mut self,
+        user: &UserRecord,
+        deleted_at: i64,
+        purge_after: i64,
+    ) -> Result<(), StoreError> {
+        on_conn!(self, |conn| {
+            sqlx::query(
+                "INSERT INTO deleted_users (id, account_id, user_name, external_id, display_name, active, doc, account_role,
+                                            extension, created_at, deleted_at, purge_after)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(user.id)
+            .bind(user.account_id)
+            .bind(&user.user_name)
+            .bind(&user.external_id)
+            .bind(&user.display_name)
+            .bind(user.active)
+            .bind(&user.doc)
+            .bind(&user.account_role)
+            .bind(user.extension)
+            .bind(user.created_at)
+            .bind(deleted_at)
+            .bind(purge_after)
+            .execute(conn)
+            .await?;
+        });
+        self.delete_user(user.account_id, user.id).await?;
+        Ok(())
+    }
+
+    pub async fn deleted_users(
+        &mut self,
+        account_id: Uuid,
+        now: i64,
+    ) -> Result<Vec<DeletedUser>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {DELETED_COLUMNS} FROM deleted_users WHERE account_id = $1 AND purge_after > $2 ORDER BY deleted_at DESC"
+        ));
+        Ok(on_conn!(self, |conn| {
+            sqlx::query_as::<_, DeletedUser>(sql)
+                .bind(account_id)
+                .bind(now)
+                .fetch_all(conn)
+                .await?
+        }))
+    }
+
+    /// Removes and returns a soft-deleted user still within its restore window.
+    pub async fn take_deleted_user(
+        &mut self,
+        account_id: Uuid,
+        id: Uuid,
+        now: i64,
+    ) -> Result<Option<DeletedUser>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "DELETE FROM deleted_users WHERE account_id = $1 AND id = $2 AND purge_after > $3 RETURNING {DELETED_COLUMNS}"
+        ));
+        Ok(on_conn!(self, |conn| {
+            sqlx::query_as::<_, DeletedUser>(sql)
+                .bind(account_id)
+                .bind(id)
+                .bind(now)
+                .fetch_optional(conn)
+                .await?
+        }))
+    }
+
+    /// Purges soft-deleted users past their restore window, with their voicemail boxes; returns
+    /// how many.
+    pub async fn purge_deleted_users(&mut self, now: i64) -> Result<u64, StoreError> {
+        Ok(on_conn!(self, |conn| {
+            sqlx::query(
+                "DELETE FROM voicemail_boxes WHERE user_id IN (SELECT id FROM deleted_users WHERE purge_after <= $1)",
+            )
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query("DELETE FROM deleted_users WHERE purge_after <= $1")
+                .bind(now)
+                .execute(conn)
+                .await?
+                .rows_affected()
+        }))
+    }
+
+    // ---- groups, as sources of inherited licences and templates
+
+    /// The users below a group: its direct user members and those of every nested group.
+    pub async fn users_below_group(
+        &mut self,
+        account_id: Uuid,
+        group_id: Uuid,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        Ok(on_conn!(self, |conn| {
+            sqlx::query_scalar::<_, Uuid>(
+                "WITH RECURSIVE below(id, depth) AS (
+                     SELECT id, 0 FROM groups WHERE account_id = $1 AND id = $2
+                     UNION
+                     SELECT m.member_id, b.depth + 1 FROM group_members m JOIN below b ON m.group_id = b.id
+                     WHERE m.account_id = $1 AND m.member_type = 'Group' AND b.depth < 32
+                 )
+                 SELECT DISTINCT m.member_id FROM group_members m JOIN below b ON m.group_id = b.id
+                 WHERE m.account_id = $1 AND m.member_type = 'User'",
+            )
+            .bind(account_id)
+            .bind(group_id)
+            .fetch_all(conn)
+            .await?
+        }))
+    }
+
+    /// How many users are below a group (direct and nested members, each once).
+    pub async fn count_users_below_group(
+        &mut self,
+        account_id: Uuid,
+        group_id: Uuid,
+    ) -> Result<i64, StoreError> {
+        Ok(on_conn!(self, |conn| {
+            sqlx::query_scalar::<_, i64>(
+                "WITH RECURSIVE below(id, depth) AS (
+                     SELECT id, 0 FROM groups WHERE account_id = $1 AND id = $2
+                     UNION
+                     SELECT m.member_id, b.depth + 1 FROM group_members m JOIN below b ON m.group_id = b.id
+                     WHERE m.account_id = $1 AND m.member_type = 'Group' AND b.depth < 32
+                 )
+                 SELECT COUNT(DISTINCT m.member_id) FROM group_members m JOIN below b ON m.group_id = b.id
+                 WHERE m.account_id = $1 AND m.member_type = 'User'",
+            )
+            .bind(account_id)
+            .bind(group_id)
+            .fetch_one(conn)
+            .await?
+        }))
+    }
+
+    /// Direct members of a group.
+    pub async fn count_direct_members(
+        &mut self,
+        account_id: Uuid,
+        group_id: Uuid,
+    ) -> Result<i64, StoreError> {
+        Ok(on_conn!(self, |conn| {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM group_members WHERE account_id = $1 AND group_id = $2",
+            )
+            .bind(account_id)
+            .bind(group_id)
+            .fetch_one(conn)
+            .await?
+        }))
+    }
+}
