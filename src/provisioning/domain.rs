@@ -316,11 +316,7 @@ impl super::Provisioner {
             .await?;
         tx.ensure_voicemail_box(account_id, user_id, now).await?;
 
-        if let Some(Value::Array(schemas)) = doc.get_mut("schemas")
-            && !schemas.iter().any(|s| s.as_str() == Some(USER_EXTENSION))
-        {
-            schemas.push(json!(USER_EXTENSION));
-        }
+        list_schema(doc, USER_EXTENSION);
         let held_until = match (active, existing) {
             (true, _) => None,
             (false, Some(old)) if !old.active => old.held_until,
@@ -343,22 +339,24 @@ impl super::Provisioner {
         existing: Option<&UserRecord>,
         doc: &mut Document,
     ) -> Result<()> {
-        let settings: Vec<(Uuid, String)> = tx
-            .settings_templates(account_id)
-            .await?
-            .into_iter()
-            .map(|t| (t.id, t.name))
-            .collect();
-        let emails = tx.email_template_names(account_id).await?;
         for name in CREATE_ONLY {
             let asked = extension(doc).and_then(|e| e.get(*name)).cloned();
             let resolved = match (&asked, *name) {
                 (None, _) => None,
                 (Some(v), "sendWelcomeEmail") => Some(v.clone()),
                 (Some(v), "welcomeEmailTemplate") => {
+                    let emails = tx.email_template_names(account_id).await?;
                     Some(json!(resolve_template(v, &emails, name)?))
                 }
-                (Some(v), _) => Some(json!(resolve_template(v, &settings, name)?)),
+                (Some(v), _) => {
+                    let settings: Vec<(Uuid, String)> = tx
+                        .settings_templates(account_id)
+                        .await?
+                        .into_iter()
+                        .map(|t| (t.id, t.name))
+                        .collect();
+                    Some(json!(resolve_template(v, &settings, name)?))
+                }
             };
             let old = existing
                 .and_then(|e| extension(&e.doc))
@@ -907,6 +905,20 @@ impl super::Provisioner {
     }
 }
 
+/// Adds `urn` to the document's `schemas` and puts the list in one order (the core schema
+/// first, extensions sorted), so that equal documents compare equal whatever order a client or
+/// the database's JSON type gave them.
+fn list_schema(doc: &mut Document, urn: &str) {
+    if let Some(Value::Array(schemas)) = doc.get_mut("schemas") {
+        if !schemas.iter().any(|s| s.as_str() == Some(urn)) {
+            schemas.push(json!(urn));
+        }
+        if let Some((_, extensions)) = schemas.split_first_mut() {
+            extensions.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+        }
+    }
+}
+
 fn role_value(item: &Value) -> Result<String> {
     // Some clients send the role as a bare string, or as stringified JSON.
     let value = match item {
@@ -1051,57 +1063,6 @@ pub fn add_user_extras(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn macs_normalise_to_twelve_upper_case_hex_digits() {
-        assert_eq!(
-            normalize_mac("00:1a:2b:3c:4d:5e").ok(),
-            Some("001A2B3C4D5E".into())
-        );
-        assert_eq!(
-            normalize_mac("001a.2b3c.4d5e").ok(),
-            Some("001A2B3C4D5E".into())
-        );
-        assert!(normalize_mac("00:1a:2b:3c:4d").is_err());
-        assert!(normalize_mac("00:1a:2b:3c:4d:5g").is_err());
-    }
-
-    #[test]
-    fn e164_numbers_are_validated_and_normalised() {
-        assert_eq!(
-            parse_e164("+33 1 42 86 82 00").ok(),
-            Some("+33142868200".into())
-        );
-        assert!(parse_e164("12345").is_err());
-        assert!(parse_e164("+999123").is_err());
-    }
-
-    #[test]
-    fn entitlement_types_are_inferred_and_case_insensitive() {
-        let parsed = parse_entitlements(
-            &[
-                json!({"value": "phone", "type": "license"}),
-                json!({"value": "phone:sms"}),
-                json!({"value": "meeting"}),
-            ],
-            "entitlements",
-        )
-        .ok();
-        assert_eq!(
-            parsed,
-            Some(vec![
-                Entitlement::License("phone".into()),
-                Entitlement::Feature("phone".into(), "sms".into()),
-                Entitlement::License("meeting".into()),
-            ])
-        );
-        assert!(parse_entitlements(&[json!({"value": "x", "type": "Seat"})], "e").is_err());
-    }
-}
-
 /// What a group write changed that licence inheritance depends on.
 pub struct GroupChange<'a> {
     pub group_id: Uuid,
@@ -1208,11 +1169,7 @@ impl super::Provisioner {
             .unwrap_or(json!("scim"));
         ext.insert("managedBy".into(), managed_by);
         doc.insert(GROUP_EXTENSION.into(), Value::Object(ext));
-        if let Some(Value::Array(schemas)) = doc.get_mut("schemas")
-            && !schemas.iter().any(|s| s.as_str() == Some(GROUP_EXTENSION))
-        {
-            schemas.push(json!(GROUP_EXTENSION));
-        }
+        list_schema(doc, GROUP_EXTENSION);
         Ok(())
     }
 
@@ -1328,5 +1285,56 @@ impl super::Provisioner {
             schemas.push(json!(GROUP_EXTENSION));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macs_normalise_to_twelve_upper_case_hex_digits() {
+        assert_eq!(
+            normalize_mac("00:1a:2b:3c:4d:5e").ok(),
+            Some("001A2B3C4D5E".into())
+        );
+        assert_eq!(
+            normalize_mac("001a.2b3c.4d5e").ok(),
+            Some("001A2B3C4D5E".into())
+        );
+        assert!(normalize_mac("00:1a:2b:3c:4d").is_err());
+        assert!(normalize_mac("00:1a:2b:3c:4d:5g").is_err());
+    }
+
+    #[test]
+    fn e164_numbers_are_validated_and_normalised() {
+        assert_eq!(
+            parse_e164("+33 1 42 86 82 00").ok(),
+            Some("+33142868200".into())
+        );
+        assert!(parse_e164("12345").is_err());
+        assert!(parse_e164("+999123").is_err());
+    }
+
+    #[test]
+    fn entitlement_types_are_inferred_and_case_insensitive() {
+        let parsed = parse_entitlements(
+            &[
+                json!({"value": "phone", "type": "license"}),
+                json!({"value": "phone:sms"}),
+                json!({"value": "meeting"}),
+            ],
+            "entitlements",
+        )
+        .ok();
+        assert_eq!(
+            parsed,
+            Some(vec![
+                Entitlement::License("phone".into()),
+                Entitlement::Feature("phone".into(), "sms".into()),
+                Entitlement::License("meeting".into()),
+            ])
+        );
+        assert!(parse_entitlements(&[json!({"value": "x", "type": "Seat"})], "e").is_err());
     }
 }

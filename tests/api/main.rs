@@ -9,6 +9,7 @@ mod cli;
 mod concurrency;
 mod dialects;
 mod discovery;
+mod domain;
 mod groups;
 mod hostile;
 mod nesting;
