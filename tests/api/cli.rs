@@ -157,3 +157,113 @@ async fn serve_bootstraps_an_empty_database_and_serves_the_printed_token() {
     assert_eq!(reply.status(), StatusCode::OK);
     child.kill().await.unwrap();
 }
+
+#[test]
+fn licence_and_number_commands_fill_the_catalogue() {
+    let dir = std::env::temp_dir().join(format!("switchboard-cli-{}", uuid::Uuid::new_v4()));
+    let database = format!("sqlite://{}", dir.join("cli.db").display());
+    assert!(
+        switchboard(&database, &["account", "create", "acme"])
+            .status
+            .success()
+    );
+
+    let set = |seats: &str| {
+        switchboard(
+            &database,
+            &[
+                "licence",
+                "set",
+                "--account",
+                "acme",
+                "--product",
+                "phone",
+                "--seats",
+                seats,
+                "--feature",
+                "sms",
+                "--feature",
+                "recording",
+            ],
+        )
+    };
+    let created = set("50");
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    assert!(set("60").status.success(), "set is create-or-update");
+    let listing = switchboard(&database, &["licence", "list", "--account", "acme"]);
+    let listing = String::from_utf8(listing.stdout).unwrap();
+    let row = listing
+        .lines()
+        .find(|l| l.starts_with("phone"))
+        .unwrap_or_else(|| panic!("phone listed: {listing}"));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells, ["phone", "60", "0", "sms,recording"]);
+
+    let negative = switchboard(
+        &database,
+        &[
+            "licence",
+            "set",
+            "--account",
+            "acme",
+            "--product",
+            "phone",
+            "--seats",
+            "-1",
+        ],
+    );
+    assert!(!negative.status.success(), "negative seats are refused");
+
+    let added = switchboard(
+        &database,
+        &[
+            "numbers",
+            "add",
+            "--account",
+            "acme",
+            "+33 1 42 86 82 00",
+            "+14155550100",
+        ],
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    assert!(String::from_utf8_lossy(&added.stderr).contains("2 numbers added"));
+    let bad = switchboard(
+        &database,
+        &[
+            "numbers",
+            "add",
+            "--account",
+            "acme",
+            "+14155550101",
+            "not-a-number",
+        ],
+    );
+    assert!(
+        !bad.status.success(),
+        "a malformed number refuses the batch"
+    );
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not-a-number"));
+    let numbers = switchboard(&database, &["numbers", "list", "--account", "acme"]);
+    let numbers = String::from_utf8(numbers.stdout).unwrap();
+    assert!(numbers.contains("+33142868200"), "{numbers}");
+    assert!(numbers.contains("+14155550100"), "{numbers}");
+    assert!(
+        !numbers.contains("+14155550101"),
+        "nothing of a refused batch: {numbers}"
+    );
+
+    let unknown = switchboard(
+        &database,
+        &["numbers", "add", "--account", "nope", "+14155550102"],
+    );
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no account named"));
+}
