@@ -52,6 +52,7 @@ pub fn admin_router() -> Router<AppState> {
             "/devices/{id}",
             axum::routing::patch(patch_device).delete(delete_device),
         )
+        .route("/users/{id}/settings", get(user_settings))
         .route("/deleted-users", get(list_deleted))
         .route("/deleted-users/{id}/restore", post(restore))
         .route("/openapi.json", get(openapi))
@@ -328,6 +329,14 @@ async fn delete_device(
 ) -> Result<Response, ApiError> {
     s.provisioner.delete_device(&ctx, &id).await?;
     Ok(no_content())
+}
+
+async fn user_settings(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(ok(s.provisioner.user_settings(&ctx, &id).await?))
 }
 
 async fn list_deleted(

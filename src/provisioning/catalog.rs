@@ -967,3 +967,83 @@ fn scim_role(
     }
     role
 }
+
+/// The settings of the built-in `system` template.
+fn system_settings() -> Value {
+    json!({
+        "callWaiting": true,
+        "callRecording": false,
+        "voicemailGreeting": "default",
+        "ringTimeoutSeconds": 20,
+    })
+}
+
+impl Provisioner {
+    /// The settings template that applies to a user: among the groups above the user (direct
+    /// and nested) that carry one, the lowest `precedence` wins, ties going to the oldest group;
+    /// without any, the template chosen at creation (`productSettingsTemplate`, default
+    /// `system`).
+    pub async fn user_settings(&self, ctx: &Context, id: &str) -> Result<Value> {
+        let account_id = ctx.principal.account_id;
+        let uuid = super::parse_id(id, "User")?;
+        let mut tx = self.store.begin_read().await?;
+        let user = tx
+            .user(account_id, uuid, false)
+            .await?
+            .ok_or_else(|| ScimError::not_found(format!("User {id} not found")))?;
+        let mut best: Option<(i64, i64, Uuid, String)> = None;
+        for membership in tx.groups_of_users(account_id, &[uuid]).await? {
+            let Some(group) = tx.group(account_id, membership.group_id, false).await? else {
+                continue;
+            };
+            let ext = group.doc.get(domain::GROUP_EXTENSION);
+            let Some(template) = ext
+                .and_then(|e| e.get("productSettingsTemplate"))
+                .and_then(Value::as_str)
+            else {
+                continue;
+            };
+            let precedence = ext
+                .and_then(|e| e.get("precedence"))
+                .and_then(Value::as_i64)
+                .unwrap_or(i64::MAX);
+            let candidate = (precedence, group.created_at, group.id, template.to_string());
+            if best
+                .as_ref()
+                .is_none_or(|b| (candidate.0, candidate.1) < (b.0, b.1))
+            {
+                best = Some(candidate);
+            }
+        }
+        let (template, source) = match &best {
+            Some((_, _, group_id, template)) => (template.clone(), group_id.to_string()),
+            None => (
+                domain::extension(&user.doc)
+                    .and_then(|e| e.get("productSettingsTemplate"))
+                    .and_then(Value::as_str)
+                    .unwrap_or(domain::SYSTEM_TEMPLATE)
+                    .to_string(),
+                "user".to_string(),
+            ),
+        };
+        let settings = if template == domain::SYSTEM_TEMPLATE {
+            system_settings()
+        } else {
+            tx.settings_templates(account_id)
+                .await?
+                .into_iter()
+                .find(|t| t.name == template)
+                .map_or_else(system_settings, |t| t.settings.0)
+        };
+        let voicemail = tx.voicemail_box_created(account_id, uuid).await?;
+        tx.commit().await?;
+        Ok(json!({
+            "userId": uuid.to_string(),
+            "template": template,
+            "source": source,
+            "settings": settings,
+            "extension": user.extension,
+            "voicemailBox": voicemail.map(|created| json!({"created": render::timestamp(created)})),
+        }))
+    }
+}

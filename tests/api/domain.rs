@@ -61,6 +61,7 @@ crate::on_both_backends!(
     a_group_licence_flows_to_its_members,
     a_group_licence_waits_for_a_free_seat,
     a_parent_group_licence_reaches_indirect_members,
+    group_settings_templates_apply_by_precedence,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1645,4 +1646,49 @@ async fn a_parent_group_licence_reaches_indirect_members(app: TestApp) {
     assert_eq!(phone["state"], "assigned", "{}", user.body);
     assert_eq!(phone["source"], parent.as_str());
     assert_eq!(seats_used(&app, "phone").await, 1);
+}
+
+async fn group_settings_templates_apply_by_precedence(app: TestApp) {
+    for name in ["Sales", "Night shift"] {
+        let reply = admin(
+            &app,
+            Method::PUT,
+            &format!("/settings-templates/{name}"),
+            Some(&json!({"settings": {"callRecording": name == "Sales"}})),
+        )
+        .await;
+        assert_success(&reply);
+    }
+    let user = create(&app, &user_body("ana@example.com")).await;
+    let settings = admin(&app, Method::GET, &format!("/users/{user}/settings"), None).await;
+    assert_eq!(settings.body["template"], "system");
+    assert_eq!(settings.body["source"], "user");
+    assert_eq!(settings.body["extension"], 1000);
+    assert!(settings.body["voicemailBox"]["created"].is_string());
+
+    let group = |name: &str, template: &str, precedence: i64| {
+        json!({
+            "schemas": [GROUP_SCHEMA, EXT_GROUP],
+            "displayName": name,
+            "members": [{"value": user, "type": "User"}],
+            EXT_GROUP: {"productSettingsTemplate": template, "precedence": precedence},
+        })
+    };
+    let night = created_id(
+        &app.post("/Groups", &group("night", "Night shift", 20))
+            .await,
+    );
+    let settings = admin(&app, Method::GET, &format!("/users/{user}/settings"), None).await;
+    assert_eq!(settings.body["template"], "Night shift");
+    assert_eq!(settings.body["source"], night);
+    assert_eq!(settings.body["settings"]["callRecording"], false);
+
+    let sales = created_id(&app.post("/Groups", &group("sales", "Sales", 10)).await);
+    let settings = admin(&app, Method::GET, &format!("/users/{user}/settings"), None).await;
+    assert_eq!(settings.body["template"], "Sales", "lower precedence wins");
+    assert_eq!(settings.body["source"], sales);
+    assert_eq!(settings.body["settings"]["callRecording"], true);
+
+    let unknown = app.post("/Groups", &group("bad", "Nope", 1)).await;
+    unknown.assert_error(400, Some("invalidValue"));
 }
