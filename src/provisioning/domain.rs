@@ -929,7 +929,16 @@ fn role_value(item: &Value) -> Result<String> {
             .map(str::to_string)
             .ok_or_else(|| ScimError::invalid_value("every 'roles' item needs a 'value'"))?,
     };
-    Ok(value.trim().to_string())
+    let value = value.trim();
+    // One IdP's app-role mapping sends each role as stringified JSON:
+    // `{"value": "{\"id\":\"…\",\"value\":\"account:admin\",\"displayName\":\"Admin\"}"}`.
+    if value.starts_with('{')
+        && let Ok(Value::Object(inner)) = serde_json::from_str::<Value>(value)
+        && let Some(Value::String(inner)) = inner.get("value")
+    {
+        return Ok(inner.trim().to_string());
+    }
+    Ok(value.to_string())
 }
 
 fn unknown_role(value: &str) -> ScimError {
@@ -1291,6 +1300,26 @@ impl super::Provisioner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stringified_role_values_are_unwrapped() {
+        let stringified = json!({"value": "{\"id\":\"7\",\"value\":\"account:admin\",\"displayName\":\"Admin\"}"});
+        assert_eq!(
+            role_value(&stringified).ok().as_deref(),
+            Some("account:admin")
+        );
+        assert_eq!(
+            role_value(&json!({"value": " pbx:viewReports "}))
+                .ok()
+                .as_deref(),
+            Some("pbx:viewReports")
+        );
+        assert_eq!(
+            role_value(&json!("account:member")).ok().as_deref(),
+            Some("account:member")
+        );
+        assert!(role_value(&json!({"display": "x"})).is_err());
+    }
 
     #[test]
     fn macs_normalise_to_twelve_upper_case_hex_digits() {
