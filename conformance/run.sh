@@ -89,7 +89,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 log "starting $BIN serve on 127.0.0.1:$PORT"
-"$BIN" serve --listen "127.0.0.1:$PORT" --database "$DB" > "$DIR/server.log" 2>&1 &
+"$BIN" serve --listen "127.0.0.1:$PORT" --database "$DB" --mail-dir "$DIR/mail" > "$DIR/server.log" 2>&1 &
 SERVER_PID=$!
 
 BASE="http://127.0.0.1:$PORT"

@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::config::ServeConfig;
 use crate::http::{AppState, router};
+use crate::mail;
 use crate::provisioning::tokens::Keys;
 use crate::provisioning::{Provisioner, Settings};
 use crate::scim::schema::Registry;
@@ -18,6 +19,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     address: SocketAddr,
+    mail: mail::worker::WorkerConfig,
 }
 
 impl Application {
@@ -39,6 +41,19 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         let address = listener.local_addr()?;
+        let mail = mail::worker::WorkerConfig {
+            transport: mail::Transport::from_config(
+                config.mail.smtp_url.as_deref(),
+                &config.mail.mail_dir,
+            )
+            .map_err(anyhow::Error::msg)?,
+            from: config
+                .mail
+                .from
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--mail-from {:?}: {e}", config.mail.from))?,
+            idle: config.mail.poll_interval,
+        };
         let state = AppState {
             limiter: crate::http::account_limiter(config.rate_limit),
             provisioner: Provisioner::new(
@@ -47,6 +62,12 @@ impl Application {
                 keys,
                 Settings {
                     max_group_depth: config.max_group_depth,
+                    public_base: config
+                        .public_url
+                        .as_deref()
+                        .map(|u| u.trim_end_matches('/').to_string())
+                        .unwrap_or_else(|| format!("http://{address}")),
+                    ..Settings::default()
                 },
             ),
             config: Arc::new(config),
@@ -55,6 +76,7 @@ impl Application {
             listener,
             state,
             address,
+            mail,
         })
     }
 
@@ -73,16 +95,22 @@ impl Application {
     ) -> anyhow::Result<()> {
         let store = self.state.provisioner.store.clone();
         let janitor = tokio::spawn(purge_periodically(self.state.provisioner.clone()));
+        let (stop_mail, stop) = tokio::sync::watch::channel(false);
+        let mail = tokio::spawn(mail::worker::run(store.clone(), self.mail, stop));
         axum::serve(self.listener, router(self.state))
             .with_graceful_shutdown(shutdown)
             .await?;
         janitor.abort();
+        // The worker finishes the mail in hand; the rest waits in the outbox for the next start.
+        let _ = stop_mail.send(true);
+        let _ = mail.await;
         store.close().await;
         Ok(())
     }
 }
 
-/// Purges soft-deleted users past their restore window, hourly. Several servers on one
+/// Purges soft-deleted users past their restore window and expires old invitation links,
+/// hourly. Several servers on one
 /// database may all run it: the purge is one idempotent DELETE.
 async fn purge_periodically(provisioner: crate::provisioning::Provisioner) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));

@@ -159,6 +159,20 @@ pub struct ServeArgs {
     /// limit). Over it: 429 with Retry-After.
     #[arg(long, env = "SWITCHBOARD_RATE_LIMIT", default_value_t = 0)]
     pub rate_limit: u32,
+    /// SMTP relay for invitation mails: smtp://[USER:PASS@]HOST[:PORT] (add ?tls=required for
+    /// STARTTLS) or smtps://… (TLS). Without it mails are written to --mail-dir.
+    #[arg(long, env = "SWITCHBOARD_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Directory that receives one .eml file per mail when no SMTP relay is configured.
+    #[arg(long, env = "SWITCHBOARD_MAIL_DIR", default_value = "data/mail")]
+    pub mail_dir: std::path::PathBuf,
+    /// From address of invitation mails.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_MAIL_FROM",
+        default_value = "Switchboard <no-reply@switchboard.invalid>"
+    )]
+    pub mail_from: String,
     /// Log format.
     #[arg(
         long,
@@ -471,6 +485,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         jwt_secret: args.jwt_secret,
         max_group_depth: args.max_group_depth as usize,
         rate_limit: args.rate_limit,
+        mail: crate::config::MailConfig {
+            smtp_url: args.smtp_url,
+            mail_dir: args.mail_dir,
+            from: args.mail_from,
+            ..Default::default()
+        },
     };
     tracing::info!(config = ?config, "starting");
     let app = Application::build(config).await?;

@@ -2,6 +2,8 @@
 //! Secrets never appear in `Debug` output.
 
 use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
 
 /// What `switchboard serve` runs with.
 #[derive(Clone)]
@@ -19,6 +21,42 @@ pub struct ServeConfig {
     pub max_group_depth: usize,
     /// Requests per second each account may make (bursts of twice that); 0 turns limiting off.
     pub rate_limit: u32,
+    /// Where invitation mails go.
+    pub mail: MailConfig,
+}
+
+/// The mail transport: SMTP when `smtp_url` is set, else `.eml` files in `mail_dir`.
+#[derive(Clone)]
+pub struct MailConfig {
+    /// `smtp://[user:pass@]host[:port]`, `smtp://…?tls=required` (STARTTLS), `smtps://…` (TLS).
+    pub smtp_url: Option<String>,
+    pub mail_dir: PathBuf,
+    /// The `From` of invitation mails.
+    pub from: String,
+    /// How often an idle outbox worker looks for due mails.
+    pub poll_interval: Duration,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        MailConfig {
+            smtp_url: None,
+            mail_dir: PathBuf::from("data/mail"),
+            from: "Switchboard <no-reply@switchboard.invalid>".into(),
+            poll_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+impl fmt::Debug for MailConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MailConfig")
+            .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
+            .field("mail_dir", &self.mail_dir)
+            .field("from", &self.from)
+            .field("poll_interval", &self.poll_interval)
+            .finish()
+    }
 }
 
 impl fmt::Debug for ServeConfig {
@@ -33,6 +71,7 @@ impl fmt::Debug for ServeConfig {
             )
             .field("max_group_depth", &self.max_group_depth)
             .field("rate_limit", &self.rate_limit)
+            .field("mail", &self.mail)
             .finish()
     }
 }

@@ -12,6 +12,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod mail;
 pub mod provisioning;
 pub mod scim;
 pub mod store;

@@ -264,6 +264,11 @@ pub async fn start(options: &Options) -> (Bench, Store, &'static str) {
         jwt_secret: None,
         max_group_depth: 5,
         rate_limit: 0,
+        mail: switchboard::config::MailConfig {
+            mail_dir: std::env::temp_dir()
+                .join(format!("switchboard-bench-mail-{}", uuid::Uuid::new_v4())),
+            ..Default::default()
+        },
     };
     let app = Application::build(config).await.unwrap();
     let base = format!("http://{}/scim/v2", app.address());

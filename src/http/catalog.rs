@@ -53,6 +53,17 @@ pub fn admin_router() -> Router<AppState> {
             axum::routing::patch(patch_device).delete(delete_device),
         )
         .route("/users/{id}/settings", get(user_settings))
+        .route(
+            "/users/{id}/invitations",
+            get(list_invitations).post(resend_invitation),
+        )
+        .route("/users/{id}/records", get(list_records).post(add_record))
+        .route("/outbox", get(outbox))
+        .route("/email-templates", get(list_email_templates))
+        .route(
+            "/email-templates/{name}",
+            put(put_email_template).delete(delete_email_template),
+        )
         .route("/deleted-users", get(list_deleted))
         .route("/deleted-users/{id}/restore", post(restore))
         .route("/openapi.json", get(openapi))
@@ -337,6 +348,120 @@ async fn user_settings(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     Ok(ok(s.provisioner.user_settings(&ctx, &id).await?))
+}
+
+async fn list_invitations(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(ok(
+        json!({"invitations": s.provisioner.invitations(&ctx, &id).await?}),
+    ))
+}
+
+async fn resend_invitation(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(created(s.provisioner.resend_invitation(&ctx, &id).await?))
+}
+
+async fn list_records(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(ok(
+        json!({"records": s.provisioner.profile_records(&ctx, &id).await?}),
+    ))
+}
+
+async fn add_record(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ApiError> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    struct Input {
+        kind: String,
+        title: String,
+        occurred_at: String,
+    }
+    let input: Input = parse(body)?;
+    let occurred_at = time::OffsetDateTime::parse(
+        &input.occurred_at,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .map(|t| (t.unix_timestamp_nanos() / 1_000) as i64)
+    .map_err(|_| ScimError::invalid_value("occurredAt must be an RFC 3339 date-time"))?;
+    Ok(created(
+        s.provisioner
+            .add_profile_record(&ctx, &id, &input.kind, &input.title, occurred_at)
+            .await?,
+    ))
+}
+
+async fn outbox(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    super::extract::ScimQuery(params): super::extract::ScimQuery<CountParam>,
+) -> Result<Response, ApiError> {
+    let count = params.count.unwrap_or(100);
+    Ok(ok(
+        json!({"mails": s.provisioner.outbox(&ctx, count).await?}),
+    ))
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct CountParam {
+    count: Option<i64>,
+}
+
+async fn list_email_templates(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+) -> Result<Response, ApiError> {
+    Ok(ok(
+        json!({"templates": s.provisioner.email_templates(&ctx).await?}),
+    ))
+}
+
+async fn put_email_template(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(name): Path<String>,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ApiError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Input {
+        subject: String,
+        text: String,
+        html: String,
+    }
+    let input: Input = parse(body)?;
+    let template = crate::mail::templates::MailTemplate {
+        subject: input.subject,
+        text: input.text,
+        html: input.html,
+    };
+    Ok(ok(s
+        .provisioner
+        .put_email_template(&ctx, &name, template)
+        .await?))
+}
+
+async fn delete_email_template(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    s.provisioner.delete_email_template(&ctx, &name).await?;
+    Ok(no_content())
 }
 
 async fn list_deleted(

@@ -77,7 +77,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ScimQue
 /// The verified caller and the request facts every provisioning call needs.
 pub struct Caller(pub Context);
 
-fn header_string(headers: &HeaderMap, name: &str) -> Option<String> {
+pub fn header_string(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())

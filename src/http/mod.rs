@@ -8,6 +8,7 @@ pub mod error;
 mod extract;
 mod groups;
 mod health;
+mod invitations;
 mod metrics;
 mod users;
 
@@ -81,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/scim/v2", scim)
         .nest("/admin/v1", admin::router().merge(catalog::admin_router()))
         .merge(health::router())
+        .merge(invitations::router())
         .route("/metrics", axum::routing::get(metrics::render))
         .route_layer(axum::middleware::from_fn(metrics::track))
         .fallback(not_found)

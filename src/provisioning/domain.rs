@@ -42,6 +42,9 @@ pub const NUMBER_QUARANTINE_MICROS: i64 = 72 * 3_600 * 1_000_000;
 pub const RESTORE_WINDOW_MICROS: i64 = 30 * 86_400 * 1_000_000;
 pub const DAY_MICROS: i64 = 86_400 * 1_000_000;
 
+/// `accountStatus` of a user who declined a transfer: shown as suspended, holds no seat.
+pub const TRANSFER_DECLINED: &str = "transferDeclined";
+
 /// The built-in template name, for both settings and welcome e-mails.
 pub const SYSTEM_TEMPLATE: &str = "system";
 
@@ -106,6 +109,19 @@ pub struct Settled {
     pub account_role: String,
     pub extension: Option<i64>,
     pub held_until: Option<i64>,
+    /// The invitation a new user gets, sent once the user row is written.
+    pub invitation: Option<PlannedInvitation>,
+}
+
+/// Which invitation a new user gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlannedInvitation {
+    Welcome,
+    /// The e-mail has a profile in another account: it moves here if the person accepts.
+    Transfer {
+        from_account: Uuid,
+        from_user: Uuid,
+    },
 }
 
 /// A user's account role, as stored: `superAdmin`, `admin`, `member`, `custom:<id>`.
@@ -292,17 +308,15 @@ impl super::Provisioner {
                     }
                 }
                 None => {
-                    let welcome = ext
-                        .get("sendWelcomeEmail")
-                        .and_then(Value::as_bool)
-                        .unwrap_or(true);
-                    let status = if welcome { "inviteSent" } else { "active" };
-                    ext.insert("accountStatus".into(), json!(status));
-                    ext.insert("invitationSentCount".into(), json!(0));
                     ext.entry("voicemailEnabled").or_insert(json!(true));
                 }
             }
         }
+        let invitation = match write {
+            UserWrite::Create => Some(self.plan_invitation(tx, account_id, doc, now).await?),
+            _ => None,
+        }
+        .flatten();
 
         let role = self.settle_roles(tx, ctx, existing, doc, active).await?;
         let extension = self
@@ -326,7 +340,54 @@ impl super::Provisioner {
             account_role: role.stored(),
             extension,
             held_until,
+            invitation,
         })
+    }
+
+    /// A new user whose e-mail has a profile in another account gets a transfer invitation
+    /// (`transferPending`); otherwise a welcome one (`inviteSent`) unless `sendWelcomeEmail` is
+    /// false (`active`, nothing sent).
+    async fn plan_invitation(
+        &self,
+        tx: &mut Tx,
+        account_id: Uuid,
+        doc: &mut Document,
+        now: i64,
+    ) -> Result<Option<PlannedInvitation>> {
+        let user_name = doc
+            .get("userName")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let elsewhere = tx.profiles_elsewhere(account_id, &user_name).await?;
+        let ext = extension_mut(doc);
+        let welcome = ext
+            .get("sendWelcomeEmail")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        let (status, plan) = match elsewhere.first() {
+            Some(profile) => (
+                "transferPending",
+                Some(PlannedInvitation::Transfer {
+                    from_account: profile.account_id,
+                    from_user: profile.user_id,
+                }),
+            ),
+            None if welcome => ("inviteSent", Some(PlannedInvitation::Welcome)),
+            None => ("active", None),
+        };
+        ext.insert("accountStatus".into(), json!(status));
+        ext.insert(
+            "invitationSentCount".into(),
+            json!(if plan.is_some() { 1 } else { 0 }),
+        );
+        if plan.is_some() {
+            ext.insert(
+                "invitationLastSentAt".into(),
+                json!(super::render::timestamp(now)),
+            );
+        }
+        Ok(plan)
     }
 
     /// `sendWelcomeEmail`, `welcomeEmailTemplate`, `productSettingsTemplate`: resolved at
@@ -663,7 +724,8 @@ impl super::Provisioner {
                 }
             }
         }
-        if !active && !policy.retain_licences {
+        let declined = ext_str(doc, "accountStatus") == Some(TRANSFER_DECLINED);
+        if (!active && !policy.retain_licences) || declined {
             wanted.clear();
         }
         self.reconcile_licences(tx, account_id, user_id, wanted)

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod cursor;
 pub mod domain;
 pub mod groups;
+pub mod invitations;
 pub mod lifecycle;
 pub mod render;
 pub mod search;
@@ -121,11 +122,20 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Settings {
     /// Most levels of nested groups (a top group is level 1).
     pub max_group_depth: usize,
+    /// Base URL of the links in mails (`--public-url`, else the listen address) — never taken
+    /// from a request's `Host` header, which a caller controls.
+    pub public_base: String,
+    /// How long an invitation link works.
+    pub invitation_ttl_micros: i64,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { max_group_depth: 5 }
+        Settings {
+            max_group_depth: 5,
+            public_base: "http://127.0.0.1:8080".into(),
+            invitation_ttl_micros: 7 * 86_400 * 1_000_000,
+        }
     }
 }
 

@@ -179,6 +179,7 @@ impl Provisioner {
             .settle_user(&mut tx, ctx, id, &UserWrite::Create, &mut doc)
             .await?;
         let now = now_micros();
+        let invitation = settled.invitation.clone();
         let record = UserRecord {
             id,
             account_id: ctx.principal.account_id,
@@ -197,6 +198,10 @@ impl Provisioner {
         tx.insert_user(&record)
             .await
             .map_err(unique_violation(&user_name))?;
+        if let Some(plan) = &invitation {
+            self.send_invitation(&mut tx, ctx, &record, plan, false)
+                .await?;
+        }
         let rendered = self
             .render_user(&mut tx, ctx, &record, &Projection::default(), rt)
             .await?;

@@ -69,6 +69,17 @@ pub struct SettingsTemplate {
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EmailTemplate {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub name: String,
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PhoneNumber {
     pub number: String,
     pub account_id: Uuid,
@@ -519,6 +530,61 @@ impl Tx {
             .fetch_all(conn)
             .await?
         }))
+    }
+
+    pub async fn email_templates(
+        &mut self,
+        account_id: Uuid,
+    ) -> Result<Vec<EmailTemplate>, StoreError> {
+        Ok(on_conn!(self, |conn| {
+            sqlx::query_as::<_, EmailTemplate>(
+                "SELECT id, account_id, name, subject, html, text, created_at FROM email_templates WHERE account_id = $1 ORDER BY name",
+            )
+            .bind(account_id)
+            .fetch_all(conn)
+            .await?
+        }))
+    }
+
+    pub async fn upsert_email_template(
+        &mut self,
+        account_id: Uuid,
+        name: &str,
+        subject: &str,
+        html: &str,
+        text: &str,
+    ) -> Result<EmailTemplate, StoreError> {
+        Ok(on_conn!(self, |conn| {
+            sqlx::query_as::<_, EmailTemplate>(
+                "INSERT INTO email_templates (id, account_id, name, subject, html, text, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (account_id, name) DO UPDATE SET subject = excluded.subject, html = excluded.html, text = excluded.text
+                 RETURNING id, account_id, name, subject, html, text, created_at",
+            )
+            .bind(Uuid::now_v7())
+            .bind(account_id)
+            .bind(name)
+            .bind(subject)
+            .bind(html)
+            .bind(text)
+            .bind(now_micros())
+            .fetch_one(conn)
+            .await?
+        }))
+    }
+
+    pub async fn delete_email_template(
+        &mut self,
+        account_id: Uuid,
+        name: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(on_conn!(self, |conn| {
+            sqlx::query("DELETE FROM email_templates WHERE account_id = $1 AND name = $2")
+                .bind(account_id)
+                .bind(name)
+                .execute(conn)
+                .await?
+                .rows_affected()
+        }) == 1)
     }
 
     // ---- phone numbers

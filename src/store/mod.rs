@@ -16,6 +16,7 @@ mod audit;
 mod catalog;
 mod filter_sql;
 mod groups;
+mod invitations;
 mod list;
 mod tokens;
 mod users;
@@ -32,11 +33,12 @@ pub use accounts::{Account, SIGNING_KEY_ID};
 pub use assignments::{DeletedUser, LicenceRow};
 pub use audit::{AuditEvent, AuditQuery, AuditRecord};
 pub use catalog::{
-    AccountPolicy, Bundle, CustomRole, Device, EmergencyLocation, PhoneNumber, Product,
-    SettingsTemplate,
+    AccountPolicy, Bundle, CustomRole, Device, EmailTemplate, EmergencyLocation, PhoneNumber,
+    Product, SettingsTemplate,
 };
 pub use filter_sql::{SortKey, SortSpec};
 pub use groups::{GroupRecord, MemberRef};
+pub use invitations::{InvitationRecord, OutboxRecord, ProfileElsewhere, ProfileRecord};
 pub use list::{CursorKey, KeyValue, ListPage, ListRequest, Listed, PageStart};
 pub use tokens::TokenRecord;
 pub use users::{ListError, UserGroupRef, UserRecord};
@@ -103,6 +105,10 @@ const UNIQUE_CONSTRAINTS: &[(&str, &str)] = &[
         "settings_templates.account_id, settings_templates.name",
     ),
     ("devices_mac_key", "devices.mac"),
+    (
+        "email_templates_name_key",
+        "email_templates.account_id, email_templates.name",
+    ),
     ("phone_numbers_pkey", "phone_numbers.number"),
     ("phone_numbers_user_key", "phone_numbers.user_id"),
     (

@@ -52,8 +52,8 @@ async fn writes_are_audited_with_before_and_after(app: TestApp) {
         .collect();
     assert_eq!(
         actions,
-        ["user.delete", "user.patch", "user.create"],
-        "newest first"
+        ["user.delete", "user.patch", "user.create", "invitation.sent"],
+        "newest first; the welcome invitation is an event of the user"
     );
     let create = &events[2];
     assert_eq!(create["userAgent"], "Okta SCIM Client 1.0");
@@ -76,7 +76,7 @@ async fn writes_are_audited_with_before_and_after(app: TestApp) {
             "/admin/v1/audit?tokenId={token_id}&resourceType=User"
         ))
         .await;
-    assert_eq!(by_token.body["events"].as_array().unwrap().len(), 3);
+    assert_eq!(by_token.body["events"].as_array().unwrap().len(), 4);
     let future = app.get("/admin/v1/audit?since=2999-01-01T00:00:00Z").await;
     assert!(future.body["events"].as_array().unwrap().is_empty());
     let past = app.get("/admin/v1/audit?until=2000-01-01T00:00:00Z").await;

@@ -33,6 +33,8 @@ pub struct TestApp {
     pub store: Store,
     pub keys: Keys,
     pub client: reqwest::Client,
+    /// Where mails land when the app has no SMTP relay.
+    pub mail_dir: std::path::PathBuf,
 }
 
 pub struct Reply {
@@ -84,7 +86,18 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
 
 /// As [`spawn`], with a per-account rate limit (requests per second; 0: none).
 pub async fn spawn_with(backend: Backend, rate_limit: u32) -> Option<TestApp> {
-    let database_url = match backend {
+    spawn_configured(backend, rate_limit, None).await
+}
+
+/// As [`spawn`], delivering mails to an SMTP relay.
+pub async fn spawn_with_smtp(backend: Backend, smtp_url: String) -> Option<TestApp> {
+    spawn_configured(backend, 0, Some(smtp_url)).await
+}
+
+/// A fresh, empty database of `backend` (a file for SQLite, a schema of its own in
+/// `SWITCHBOARD_TEST_POSTGRES_URL` for PostgreSQL); `None` when PostgreSQL is not configured.
+pub async fn fresh_database(backend: Backend) -> Option<String> {
+    Some(match backend {
         Backend::Sqlite => {
             let dir = std::env::temp_dir().join(format!("switchboard-test-{}", Uuid::new_v4()));
             std::fs::create_dir_all(&dir).ok()?;
@@ -116,7 +129,27 @@ pub async fn spawn_with(backend: Backend, rate_limit: u32) -> Option<TestApp> {
             let separator = if url.contains('?') { '&' } else { '?' };
             format!("{url}{separator}options=-c%20search_path%3D{schema}")
         }
-    };
+    })
+}
+
+async fn spawn_configured(
+    backend: Backend,
+    rate_limit: u32,
+    smtp_url: Option<String>,
+) -> Option<TestApp> {
+    let database_url = fresh_database(backend).await?;
+    start_app(database_url, rate_limit, smtp_url, true).await
+}
+
+/// Starts an app on `database_url`; `bootstrap` creates the default account and its token
+/// (the database must then be empty), else the app's token is a new one for "default".
+pub async fn start_app(
+    database_url: String,
+    rate_limit: u32,
+    smtp_url: Option<String>,
+    bootstrap: bool,
+) -> Option<TestApp> {
+    let mail_dir = std::env::temp_dir().join(format!("switchboard-mail-{}", Uuid::new_v4()));
     let config = ServeConfig {
         listen: "127.0.0.1:0".into(),
         database_url,
@@ -124,16 +157,29 @@ pub async fn spawn_with(backend: Backend, rate_limit: u32) -> Option<TestApp> {
         jwt_secret: Some(JWT_SECRET.into()),
         max_group_depth: 5,
         rate_limit,
+        mail: switchboard::config::MailConfig {
+            smtp_url,
+            mail_dir: mail_dir.clone(),
+            poll_interval: std::time::Duration::from_millis(100),
+            ..Default::default()
+        },
     };
     let app = Application::build(config).await.expect("build app");
     let base = format!("http://{}", app.address());
     let store = app.state().provisioner.store.clone();
     let keys = app.state().provisioner.keys.clone();
     tokio::spawn(app.run(std::future::pending()));
-    let token = accounts::bootstrap(&store, &keys)
-        .await
-        .expect("bootstrap")
-        .expect("empty database");
+    let token = if bootstrap {
+        accounts::bootstrap(&store, &keys)
+            .await
+            .expect("bootstrap")
+            .expect("empty database")
+    } else {
+        accounts::issue_token(&store, &keys, "default", TokenRole::SuperAdmin, 30)
+            .await
+            .expect("token")
+            .0
+    };
     let client = reqwest::Client::builder().build().expect("client");
     Some(TestApp {
         base,
@@ -141,6 +187,7 @@ pub async fn spawn_with(backend: Backend, rate_limit: u32) -> Option<TestApp> {
         store,
         keys,
         client,
+        mail_dir,
     })
 }
 
@@ -149,6 +196,7 @@ impl TestApp {
         if path.starts_with('/')
             && !path.starts_with("/scim")
             && !path.starts_with("/admin")
+            && !path.starts_with("/invitations")
             && !path.starts_with("/healthz")
             && !path.starts_with("/readyz")
         {
