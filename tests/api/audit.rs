@@ -52,7 +52,12 @@ async fn writes_are_audited_with_before_and_after(app: TestApp) {
         .collect();
     assert_eq!(
         actions,
-        ["user.delete", "user.patch", "user.create", "invitation.sent"],
+        [
+            "user.delete",
+            "user.patch",
+            "user.create",
+            "invitation.sent"
+        ],
         "newest first; the welcome invitation is an event of the user"
     );
     let create = &events[2];

@@ -27,6 +27,7 @@ pub enum Backend {
     Postgres,
 }
 
+#[derive(Clone)]
 pub struct TestApp {
     pub base: String,
     pub token: String,

@@ -12,6 +12,7 @@ mod discovery;
 mod domain;
 mod groups;
 mod hostile;
+mod invitations;
 mod nesting;
 mod query;
 mod users;
