@@ -49,6 +49,7 @@ on_both!(
     custom_templates_are_checked_when_saved_and_used,
     a_crash_between_commit_and_send_delays_the_mail_but_never_loses_it,
     two_servers_on_one_database_send_each_mail_once,
+    an_expired_link_is_gone_and_changes_nothing,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -794,4 +795,61 @@ async fn two_servers_on_one_database_send_each_mail_once(backend: Backend) {
     assert_eq!(mails.len(), users, "each mail exactly once");
     let recipients: std::collections::HashSet<String> = mails.iter().map(|m| to(m)).collect();
     assert_eq!(recipients.len(), users);
+}
+
+async fn an_expired_link_is_gone_and_changes_nothing(backend: Backend) {
+    let smtpd = Smtpd::start();
+    let Some(app) = smtp_app(backend, &smtpd).await else {
+        return;
+    };
+    let created = app.post("/Users", &user_body("hu@example.com")).await;
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let token = token_of(&smtpd.wait_for(1).await[0]);
+    // Seven days later.
+    match &app.store {
+        switchboard::store::Store::Sqlite(pool) => {
+            sqlx::query("UPDATE invitations SET expires_at = 1")
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+        switchboard::store::Store::Postgres(pool) => {
+            sqlx::query("UPDATE invitations SET expires_at = 1")
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+    }
+    let before = app.get(&format!("/Users/{id}")).await;
+    let reply = act(&app, &token, "accept").await;
+    reply.assert_error(410, None);
+    assert!(reply.body["detail"].as_str().unwrap().contains("expired"));
+    json_get(&app, &format!("/invitations/{token}"))
+        .await
+        .assert_error(410, None);
+    let after = app.get(&format!("/Users/{id}")).await;
+    assert_eq!(
+        after.body["meta"]["version"],
+        before.body["meta"]["version"]
+    );
+    assert_eq!(ext(&after.body)["accountStatus"], "inviteSent");
+    // A resend gives a fresh link that works.
+    let resent = app
+        .send(
+            Method::POST,
+            &format!("/admin/v1/users/{id}/invitations"),
+            Some(&app.token),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(resent.status, StatusCode::CREATED, "{}", resent.body);
+    let fresh = smtpd
+        .wait_for(2)
+        .await
+        .iter()
+        .map(|m| token_of(m))
+        .find(|t| *t != token)
+        .unwrap();
+    assert_eq!(act(&app, &fresh, "accept").await.status, StatusCode::OK);
 }
