@@ -109,9 +109,10 @@ impl Application {
     }
 }
 
-/// Purges soft-deleted users past their restore window and expires old invitation links,
-/// hourly. Several servers on one
-/// database may all run it: the purge is one idempotent DELETE.
+/// The hourly housekeeping: purges soft-deleted users past their restore window, releases the
+/// extension and number of users inactive past their quarantine, and expires old invitation
+/// links (each with its audit event). Several servers on one database may all run it: every
+/// step re-checks what it changes under a lock, so running twice does nothing twice.
 async fn purge_periodically(provisioner: crate::provisioning::Provisioner) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
@@ -123,6 +124,19 @@ async fn purge_periodically(provisioner: crate::provisioning::Provisioner) {
                 "purged soft-deleted users past their restore window"
             ),
             Err(e) => tracing::warn!(error = %e, "purging soft-deleted users failed; will retry"),
+        }
+        match provisioner.release_expired_holds().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                released = n,
+                "released the holds of users inactive past their quarantine"
+            ),
+            Err(e) => tracing::warn!(error = %e, "releasing expired holds failed; will retry"),
+        }
+        match provisioner.expire_invitations().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "invitation links expired"),
+            Err(e) => tracing::warn!(error = %e, "expiring invitations failed; will retry"),
         }
     }
 }

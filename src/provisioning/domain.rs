@@ -326,7 +326,7 @@ impl super::Provisioner {
         let licences = self
             .settle_licences(tx, ctx, user_id, doc, active, &policy)
             .await?;
-        self.settle_number(tx, account_id, user_id, doc, &licences, now)
+        self.settle_number(tx, account_id, user_id, doc, &licences, active, now)
             .await?;
         tx.ensure_voicemail_box(account_id, user_id, now).await?;
 
@@ -878,6 +878,7 @@ impl super::Provisioner {
     }
 
     /// `directNumber` and `smsEnabled`: claims, keeps or releases the user's number.
+    #[allow(clippy::too_many_arguments)]
     async fn settle_number(
         &self,
         tx: &mut Tx,
@@ -885,6 +886,7 @@ impl super::Provisioner {
         user_id: Uuid,
         doc: &mut Document,
         licences: &[String],
+        active: bool,
         now: i64,
     ) -> Result<()> {
         let asked = ext_str(doc, "directNumber")
@@ -906,7 +908,10 @@ impl super::Provisioner {
             },
             Some(number) => Some(parse_e164(number)?),
         };
-        if wanted.is_some() && !licences.iter().any(|l| l == PHONE_PRODUCT) {
+        // An inactive user keeps (holds) their number without a seat; any new assignment, and
+        // any active user, needs the licence.
+        let must_be_licensed = wanted.is_some() && (active || wanted != held);
+        if must_be_licensed && !licences.iter().any(|l| l == PHONE_PRODUCT) {
             return Err(ScimError::invalid_value(format!(
                 "a directNumber needs the '{PHONE_PRODUCT}' licence; add {{\"value\": \"{PHONE_PRODUCT}\", \"type\": \"License\"}} to entitlements"
             ))

@@ -151,6 +151,73 @@ impl Provisioner {
         Ok(rendered)
     }
 
+    /// Ends the quarantine of inactive users whose hold ran out: their extension becomes free
+    /// and their number goes to the 72-hour pool, each change audited. Run periodically by the
+    /// server; a user reactivated later gets the next free extension.
+    pub async fn release_expired_holds(&self) -> Result<usize> {
+        let now = now_micros();
+        let due = {
+            let mut tx = self.store.begin_read().await?;
+            let due = tx.expired_holds(now, 500).await?;
+            tx.commit().await?;
+            due
+        };
+        let mut released = 0;
+        for (account_id, user_id) in due {
+            let mut tx = self.store.begin_write().await?;
+            let Some(user) = tx.user(account_id, user_id, true).await? else {
+                continue;
+            };
+            if user.active || user.held_until.is_none_or(|h| h > now) {
+                continue;
+            }
+            let ctx = super::invitations::link_context(
+                account_id,
+                None,
+                Some("switchboard".into()),
+                format!("{}/scim/v2", self.settings.public_base),
+            );
+            let rt = self.resource_type("User")?;
+            let before = self
+                .render_user(&mut tx, &ctx, &user, &Projection::default(), rt)
+                .await?;
+            tx.release_phone_number(account_id, user_id, now + NUMBER_QUARANTINE_MICROS)
+                .await?;
+            let mut doc = user.doc.0.clone();
+            {
+                let ext = domain::extension_mut(&mut doc);
+                ext.remove("extensionNumber");
+                ext.remove("directNumber");
+                ext.remove("smsEnabled");
+            }
+            let record = UserRecord {
+                doc: sqlx::types::Json(doc),
+                extension: None,
+                held_until: None,
+                last_modified: now.max(user.last_modified + 1),
+                version: user.version + 1,
+                ..user
+            };
+            tx.update_user(&record).await?;
+            let after = self
+                .render_user(&mut tx, &ctx, &record, &Projection::default(), rt)
+                .await?;
+            audit::record(
+                &mut tx,
+                &ctx,
+                "user.hold-released",
+                "User",
+                &user_id.to_string(),
+                Some(Value::Object(before.resource)),
+                Some(Value::Object(after.resource)),
+            )
+            .await?;
+            tx.commit().await?;
+            released += 1;
+        }
+        Ok(released)
+    }
+
     /// Purges soft-deleted users past their window; run periodically by the server.
     pub async fn purge_deleted_users(&self) -> Result<u64> {
         let mut tx = self.store.begin_write().await?;

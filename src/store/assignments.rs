@@ -245,6 +245,25 @@ impl Tx {
         }))
     }
 
+    /// Inactive users whose quarantine hold on extension and number has run out.
+    pub async fn expired_holds(
+        &mut self,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<(Uuid, Uuid)>, StoreError> {
+        Ok(on_conn!(self, |conn| {
+            sqlx::query_as::<_, (Uuid, Uuid)>(
+                "SELECT account_id, id FROM users WHERE held_until IS NOT NULL AND held_until <= $1 AND active = $2
+                 ORDER BY held_until LIMIT $3",
+            )
+            .bind(now)
+            .bind(false)
+            .bind(limit)
+            .fetch_all(conn)
+            .await?
+        }))
+    }
+
     // ---- soft deletion
 
     /// Moves a user out of `users` into `deleted_users`.

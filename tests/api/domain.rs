@@ -1692,3 +1692,87 @@ async fn group_settings_templates_apply_by_precedence(app: TestApp) {
     let unknown = app.post("/Groups", &group("bad", "Nope", 1)).await;
     unknown.assert_error(400, Some("invalidValue"));
 }
+
+mod holds {
+    use super::*;
+    use crate::helpers::{Backend, fresh_database, start_app};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        a_hold_past_the_quarantine_frees_extension_and_number(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        if std::env::var("SWITCHBOARD_TEST_POSTGRES_URL").is_ok() {
+            a_hold_past_the_quarantine_frees_extension_and_number(Backend::Postgres).await;
+        }
+    }
+
+    /// The server's hourly janitor also runs once at start: a second server on the same
+    /// database releases what the quarantine no longer holds.
+    async fn a_hold_past_the_quarantine_frees_extension_and_number(backend: Backend) {
+        let database = fresh_database(backend).await.unwrap();
+        let app = start_app(database.clone(), 0, None, true).await.unwrap();
+        let policy = admin(
+            &app,
+            Method::PUT,
+            "/account/policy",
+            Some(&json!({"extensionFirst": 1000, "extensionLast": 9999, "quarantineDays": 0, "retainLicences": false})),
+        )
+        .await;
+        assert_success(&policy);
+        make_product(&app, "phone", 5).await;
+        add_numbers(&app, &[NUMBER], false).await;
+        let body = with_ext(licensed("ana@example.com"), json!({"directNumber": NUMBER}));
+        let id = create(&app, &body).await;
+        let path = format!("/Users/{id}");
+        let deactivated = app
+            .patch(
+                &path,
+                &patch_body(json!([{"op": "replace", "path": "active", "value": false}])),
+            )
+            .await;
+        assert_success(&deactivated);
+        assert_eq!(ext(&deactivated.body)["extensionNumber"], "1000");
+
+        let _second = start_app(database, 0, None, false).await.unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let released = loop {
+            let user = app.get(&path).await;
+            if ext(&user.body).get("extensionNumber").is_none() {
+                break user;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the hold was not released"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        assert!(ext(&released.body).get("directNumber").is_none());
+        let numbers = admin(&app, Method::GET, "/numbers", None).await;
+        assert_eq!(items(&numbers.body, "numbers")[0]["status"], "quarantined");
+        // The extension is free for someone else now.
+        let other = with_ext(
+            user_body("bo@example.com"),
+            json!({"extensionNumber": "1000"}),
+        );
+        let bo = app.post("/Users", &other).await;
+        assert_eq!(bo.status, StatusCode::CREATED, "{}", bo.body);
+        // Coming back, the user gets a new extension.
+        let back = app
+            .patch(
+                &path,
+                &patch_body(json!([{"op": "replace", "path": "active", "value": true}])),
+            )
+            .await;
+        assert_success(&back);
+        assert_eq!(ext(&back.body)["extensionNumber"], "1001");
+        let audit = app
+            .get(&format!(
+                "/admin/v1/audit?resourceType=User&resourceId={id}&action=user.hold-released"
+            ))
+            .await;
+        assert_eq!(audit.body["events"].as_array().unwrap().len(), 1);
+    }
+}

@@ -50,6 +50,7 @@ on_both!(
     a_crash_between_commit_and_send_delays_the_mail_but_never_loses_it,
     two_servers_on_one_database_send_each_mail_once,
     an_expired_link_is_gone_and_changes_nothing,
+    housekeeping_expires_links_and_audits_it,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -852,4 +853,43 @@ async fn an_expired_link_is_gone_and_changes_nothing(backend: Backend) {
         .find(|t| *t != token)
         .unwrap();
     assert_eq!(act(&app, &fresh, "accept").await.status, StatusCode::OK);
+}
+
+async fn housekeeping_expires_links_and_audits_it(backend: Backend) {
+    let Some(database) = fresh_database(backend).await else {
+        return;
+    };
+    let app = start_app(database.clone(), 0, None, true).await.unwrap();
+    let created = app.post("/Users", &user_body("ix@example.com")).await;
+    let id = created.body["id"].as_str().unwrap().to_string();
+    match &app.store {
+        switchboard::store::Store::Sqlite(pool) => {
+            sqlx::query("UPDATE invitations SET expires_at = 1")
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+        switchboard::store::Store::Postgres(pool) => {
+            sqlx::query("UPDATE invitations SET expires_at = 1")
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+    }
+    // The housekeeping runs hourly, and once when a server starts.
+    let _second = start_app(database, 0, None, false).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let events = events_of(&app, &id).await;
+        if events.contains(&"invitation.expired".to_string()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no invitation.expired event: {events:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let invitations = app.get(&format!("/admin/v1/users/{id}/invitations")).await;
+    assert_eq!(invitations.body["invitations"][0]["status"], "expired");
 }
