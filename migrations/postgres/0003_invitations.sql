@@ -55,3 +55,7 @@ CREATE TABLE profile_records (
     created_at   BIGINT NOT NULL
 );
 CREATE INDEX profile_records_user_idx ON profile_records (account_id, user_id, occurred_at);
+
+-- Transfers look an e-mail up across accounts; the housekeeping finds holds that ran out.
+CREATE INDEX users_user_name_lower_idx ON users (user_name_lower);
+CREATE INDEX users_held_until_idx ON users (held_until) WHERE held_until IS NOT NULL;

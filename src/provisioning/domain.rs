@@ -1314,52 +1314,70 @@ impl super::Provisioner {
         Ok(false)
     }
 
-    /// The group's computed read-only extension attributes.
+    /// The group's computed read-only extension attributes — each only when the response
+    /// carries it (`attributes` / `excludedAttributes`), since some cost a walk of the nesting.
     pub(crate) async fn add_group_extras(
         &self,
         tx: &mut Tx,
         ctx: &Context,
-        group_id: Uuid,
+        group: &crate::store::GroupRecord,
+        projection: &crate::scim::projection::Projection,
         rendered: &mut Map<String, Value>,
     ) -> Result<()> {
         let account_id = ctx.principal.account_id;
-        let member_count = tx.count_direct_members(account_id, group_id).await?;
-        let effective = tx.count_users_below_group(account_id, group_id).await?;
-        let errors = tx.pending_licences_from_group(account_id, group_id).await?;
-        let parent = tx
-            .ancestor_groups(account_id, group_id)
-            .await?
-            .into_iter()
-            .filter(|(_, depth)| *depth == 1)
-            .map(|(id, _)| id)
-            .min();
-        let parent = match parent {
-            Some(id) => tx.group(account_id, id, false).await?.map(|g| {
-                json!({
-                    "value": g.id.to_string(),
-                    "$ref": format!("{}/Groups/{}", ctx.scim_base, g.id),
-                    "display": g.display_name,
-                })
-            }),
-            None => None,
+        let schema = self.registry.schema(GROUP_EXTENSION);
+        let wants = |name: &str| {
+            schema
+                .and_then(|s| s.attribute(name))
+                .is_some_and(|a| projection.wants(Some(GROUP_EXTENSION), a))
         };
+        let mut computed = Map::new();
+        if wants("memberCount") {
+            let count = tx.count_direct_members(account_id, group.id).await?;
+            computed.insert("memberCount".into(), json!(count));
+        }
+        if wants("effectiveMemberCount") {
+            let count = tx.count_users_below_group(account_id, group.id).await?;
+            computed.insert("effectiveMemberCount".into(), json!(count));
+        }
+        if wants("licenseErrors") {
+            // Only a group that grants licences can have members waiting for a seat.
+            let errors = if group_entitlements(Some(&group.doc.0)).is_some() {
+                tx.pending_licences_from_group(account_id, group.id).await?
+            } else {
+                0
+            };
+            computed.insert("licenseErrors".into(), json!(errors));
+        }
+        if wants("parent") {
+            let parent = tx
+                .ancestor_groups(account_id, group.id)
+                .await?
+                .into_iter()
+                .filter(|(_, depth)| *depth == 1)
+                .map(|(id, _)| id)
+                .min();
+            if let Some(id) = parent
+                && let Some(g) = tx.group(account_id, id, false).await?
+            {
+                computed.insert(
+                    "parent".into(),
+                    json!({
+                        "value": g.id.to_string(),
+                        "$ref": format!("{}/Groups/{}", ctx.scim_base, g.id),
+                        "display": g.display_name,
+                    }),
+                );
+            }
+        }
         let ext = rendered
             .entry(GROUP_EXTENSION.to_string())
             .or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(ext) = ext {
-            ext.insert("memberCount".into(), json!(member_count));
-            ext.insert("effectiveMemberCount".into(), json!(effective));
-            ext.insert("licenseErrors".into(), json!(errors));
+            ext.extend(computed);
             ext.entry("managedBy").or_insert(json!("scim"));
-            if let Some(parent) = parent {
-                ext.insert("parent".into(), parent);
-            }
         }
-        if let Some(Value::Array(schemas)) = rendered.get_mut("schemas")
-            && !schemas.iter().any(|s| s.as_str() == Some(GROUP_EXTENSION))
-        {
-            schemas.push(json!(GROUP_EXTENSION));
-        }
+        list_schema(rendered, GROUP_EXTENSION);
         Ok(())
     }
 }

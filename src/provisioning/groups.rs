@@ -138,7 +138,8 @@ impl Provisioner {
             None
         };
         let mut full = render::group(&ctx.scim_base, record, members.as_deref());
-        self.add_group_extras(tx, ctx, record.id, &mut full).await?;
+        self.add_group_extras(tx, ctx, record, projection, &mut full)
+            .await?;
         let location = format!("{}/Groups/{}", ctx.scim_base, record.id);
         Ok(Rendered {
             resource: projection.apply(&self.registry, rt, full),
@@ -441,7 +442,7 @@ impl Provisioner {
                 record,
                 wants_members.then_some(mine.as_slice()),
             );
-            self.add_group_extras(&mut tx, ctx, record.id, &mut full)
+            self.add_group_extras(&mut tx, ctx, record, projection, &mut full)
                 .await?;
             resources.push(Value::Object(projection.apply(&self.registry, rt, full)));
         }
