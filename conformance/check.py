@@ -107,6 +107,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="also fail when an expected-failures entry no longer fails or matches no check",
     )
+    p.add_argument(
+        "--seed-catalogue",
+        action="store_true",
+        help="create a licence product, bundle, emergency location and group manager through the "
+        "admin API and hand their values to the checker as examples (canonicalValues) of the "
+        "Switchboard extension attributes, which refuse the random strings it otherwise sends",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="print full reasons and debug data of failures")
     p.add_argument("--list-tags", action="store_true", help="print the scim2-tester tags and exit")
     args = p.parse_args(argv)
@@ -319,6 +326,97 @@ def build_client(args: argparse.Namespace) -> Any:
     return client
 
 
+USER_EXT = "urn:switchboard:scim:schemas:extension:uc:1.0:User"
+GROUP_EXT = "urn:switchboard:scim:schemas:extension:uc:1.0:Group"
+
+
+def seed_catalogue(client: Any, args: argparse.Namespace) -> None:
+    """Give the checker valid values for the attributes that refer to the account's catalogue.
+
+    scim2-tester fills every writable attribute with a random string; Switchboard validates
+    licences, bundles, locations, templates and group managers against the account (400
+    invalidValue otherwise). Here the harness creates one of each through the admin API, then
+    describes the server to the checker from its own /Schemas with those values added as
+    canonicalValues, which the checker draws its values from. Nothing is relaxed on the server.
+    """
+    from httpx2 import Client
+    from scim2_models import ResourceType, Schema, ScimProvider
+
+    admin_base = args.url.rstrip("/").removesuffix("/scim/v2") + "/admin/v1"
+    auth = {"Authorization": f"Bearer {args.token}"}
+    with Client(base_url=admin_base, headers=auth, timeout=args.timeout) as admin, Client(
+        base_url=args.url, headers=auth, timeout=args.timeout
+    ) as scim:
+
+        def ok(response: Any) -> Any:
+            if response.status_code >= 400:
+                raise RuntimeError(f"{response.request.method} {response.request.url}: {response.status_code} {response.text}")
+            return response.json() if response.content else None
+
+        # The phone licence (a direct number needs it) and numbers for every user the checker
+        # creates with all its attributes.
+        ok(admin.put("/products/phone", json={"seats": 1000000, "features": ["sms"]}))
+        ok(admin.put("/bundles/conformance", json={"entitlements": [{"value": "phone", "type": "License"}]}))
+        ok(admin.post("/numbers", json={"numbers": [f"+3314286{n:04d}" for n in range(6000, 6500)], "smsCapable": True}))
+        location = ok(admin.post("/emergency-locations", json={"name": f"Conformance HQ {uuid_hex()}", "address": {}}))
+        role = ok(admin.post("/roles", json={"name": f"Conformance managers {uuid_hex()}", "permissions": ["manageGroups"]}))
+        manager = ok(
+            scim.post(
+                "/Users",
+                json={
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": f"manager-{uuid_hex()}@conformance.invalid",
+                    "roles": [{"value": role["value"]}],
+                },
+            )
+        )
+        schemas = ok(scim.get("/Schemas"))["Resources"]
+        resource_types = ok(scim.get("/ResourceTypes"))["Resources"]
+
+    examples = {
+        (USER_EXT, "licenseBundle"): ["conformance"],
+        (USER_EXT, "emergencyLocation"): [location["id"]],
+        (USER_EXT, "welcomeEmailTemplate"): ["system"],
+        (USER_EXT, "productSettingsTemplate"): ["system"],
+        # canonicalValues are strings; the checker sends them as they are, and the server
+        # accepts "false" for a boolean (a dialect of one of the big identity providers).
+        (USER_EXT, "smsEnabled"): ["false"],
+        (USER_EXT, "sendWelcomeEmail"): ["true"],
+        # "auto": the next free extension / number. What comes back (the assigned digits, the
+        # number) differs from what was sent, which the attribute-by-attribute checks list as
+        # expected failures.
+        (USER_EXT, "extensionNumber"): ["auto"],
+        (USER_EXT, "directNumber"): ["auto"],
+        ("urn:ietf:params:scim:schemas:core:2.0:User", "entitlements.value"): ["phone"],
+        ("urn:ietf:params:scim:schemas:core:2.0:User", "entitlements.type"): ["License"],
+        (GROUP_EXT, "entitlements.value"): ["phone"],
+        (GROUP_EXT, "entitlements.type"): ["License"],
+        (GROUP_EXT, "productSettingsTemplate"): ["system"],
+        (GROUP_EXT, "managers.value"): [manager["id"]],
+    }
+    for schema in schemas:
+        for attribute in schema.get("attributes", []):
+            name = attribute["name"]
+            if (values := examples.get((schema["id"], name))) is not None:
+                attribute["canonicalValues"] = values
+            for sub in attribute.get("subAttributes", []):
+                if (values := examples.get((schema["id"], f"{name}.{sub['name']}"))) is not None:
+                    sub["canonicalValues"] = values
+    provider = client.provider
+    client.provider = ScimProvider.from_discovery(
+        [Schema.model_validate(s) for s in schemas],
+        [ResourceType.model_validate(r) for r in resource_types],
+        provider.config,
+        provider.policy,
+    )
+
+
+def uuid_hex() -> str:
+    import uuid
+
+    return uuid.uuid4().hex[:8]
+
+
 def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -341,6 +439,13 @@ def run(args: argparse.Namespace) -> int:
     from scim2_tester import check_server
 
     client = build_client(args)
+    if args.seed_catalogue:
+        try:
+            seed_catalogue(client, args)
+        except Exception as exc:  # the harness, not a check, failed
+            print(f"check.py: seeding the catalogue failed: {exc}", file=sys.stderr)
+            traceback.print_exc()
+            return 2
     vers = versions()
     print(f"scim2-tester {vers['scim2-tester']} (scim2-client {vers['scim2-client']}, "
           f"scim2-models {vers['scim2-models']}) against {args.url}")

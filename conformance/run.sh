@@ -117,6 +117,7 @@ log "server healthy at $BASE"
 set +e
 SCIM_TOKEN="$TOKEN" "$VENV/bin/python" "$HERE/check.py" \
   --url "$BASE/scim/v2" \
+  --seed-catalogue \
   --expected-failures "$HERE/expected-failures.txt" \
   --report "$DIR/report.json" \
   "$@"

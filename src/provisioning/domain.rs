@@ -657,7 +657,8 @@ impl super::Provisioner {
     }
 
     /// The licences the user should hold: direct entitlements, the bundle's, and those of every
-    /// group above them; then seats are taken and released to match. Returns the codes held.
+    /// group above them; then seats are taken and released to match. Returns the codes held — or,
+    /// for a user who holds none by policy (inactive, transfer declined), the codes asked for.
     async fn settle_licences(
         &self,
         tx: &mut Tx,
@@ -726,7 +727,12 @@ impl super::Provisioner {
         }
         let declined = ext_str(doc, "accountStatus") == Some(TRANSFER_DECLINED);
         if (!active && !policy.retain_licences) || declined {
-            wanted.clear();
+            // Asked for, not held: what the user would hold, as far as the phone number's
+            // licence check is concerned.
+            let requested: Vec<String> = wanted.keys().cloned().collect();
+            self.reconcile_licences(tx, account_id, user_id, BTreeMap::new())
+                .await?;
+            return Ok(requested);
         }
         self.reconcile_licences(tx, account_id, user_id, wanted)
             .await
@@ -908,8 +914,8 @@ impl super::Provisioner {
             },
             Some(number) => Some(parse_e164(number)?),
         };
-        // An inactive user keeps (holds) their number without a seat; any new assignment, and
-        // any active user, needs the licence.
+        // An inactive user keeps (holds) their number without a seat; a new assignment needs the
+        // licence asked for, and an active user needs it held.
         let must_be_licensed = wanted.is_some() && (active || wanted != held);
         if must_be_licensed && !licences.iter().any(|l| l == PHONE_PRODUCT) {
             return Err(ScimError::invalid_value(format!(
