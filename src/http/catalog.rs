@@ -78,7 +78,21 @@ pub fn scim_router() -> Router<AppState> {
         .route("/Entitlements/{id}", get(scim_entitlement))
 }
 
+/// Whether any string (key or value) of a JSON document carries a NUL, which PostgreSQL text
+/// and JSONB refuse: caught here as a 400 for both databases alike.
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
 fn parse<T: DeserializeOwned>(body: Value) -> Result<T, ApiError> {
+    if has_nul(&body) {
+        return Err(ScimError::invalid_value("the request body contains a NUL character").into());
+    }
     serde_json::from_value(body).map_err(|e| {
         ApiError::from(ScimError::invalid_syntax(format!(
             "the request body does not match this endpoint: {e}"

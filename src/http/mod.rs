@@ -59,6 +59,21 @@ pub fn account_limiter(per_second: u32) -> Option<Arc<AccountLimiter>> {
 /// Largest request body accepted, advertised as `bulk.maxPayloadSize`.
 pub const MAX_PAYLOAD_SIZE: usize = 2 * 1024 * 1024;
 
+/// The request path as logged: an invitation link's token is a credential, so it never reaches
+/// a log line.
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.strip_prefix("/invitations/") {
+        Some(rest) => {
+            let action = rest.split_once('/').map(|(_, a)| a);
+            match action {
+                Some(action) => format!("/invitations/<token>/{action}").into(),
+                None => "/invitations/<token>".into(),
+            }
+        }
+        None => path.into(),
+    }
+}
+
 /// What every handler can reach.
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -98,7 +113,7 @@ pub fn router(state: AppState) -> Router {
             TraceLayer::new_for_http()
                 .make_span_with(|req: &axum::http::Request<_>| {
                     let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
-                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                    tracing::info_span!("request", method = %req.method(), path = %loggable_path(req.uri().path()), request_id = %id)
                 })
                 // One line per request at INFO (status and latency), inside the request's span.
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(LatencyUnit::Micros)),
@@ -315,4 +330,22 @@ fn projection(
 /// Renders a page as a ListResponse.
 pub fn list_page(page: ListPage) -> Response {
     scim_json(StatusCode::OK, &list_response(page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn invitation_tokens_never_reach_the_log() {
+        assert_eq!(
+            loggable_path("/invitations/abcDEF123"),
+            "/invitations/<token>"
+        );
+        assert_eq!(
+            loggable_path("/invitations/abcDEF123/accept"),
+            "/invitations/<token>/accept"
+        );
+        assert_eq!(loggable_path("/scim/v2/Users"), "/scim/v2/Users");
+    }
 }

@@ -25,6 +25,17 @@ pub struct MailContext {
 }
 
 impl MailContext {
+    /// Sample values with every optional one missing.
+    pub fn sparse() -> Self {
+        MailContext {
+            given_name: None,
+            extension: None,
+            phone_number: None,
+            from_account_name: None,
+            ..MailContext::sample()
+        }
+    }
+
     /// Sample values, to try a template when it is saved.
     pub fn sample() -> Self {
         MailContext {
@@ -152,12 +163,15 @@ pub fn render(template: &MailTemplate, ctx: &MailContext) -> Result<RenderedMail
         env.render_named_str(name, source, &values)
             .map_err(|e| format!("{name}: {e}"))
     };
-    let subject = part("subject.txt", &template.subject)?;
-    if subject.contains(['\r', '\n']) {
-        return Err("subject: must be a single line".into());
-    }
+    // A value with a line break (a name, say) must not break the header: one line, always.
+    let subject = part("subject.txt", &template.subject)?
+        .split(['\r', '\n'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
     Ok(RenderedMail {
-        subject: subject.trim().to_string(),
+        subject,
         text: part("text.txt", &template.text)?,
         html: part("body.html", &template.html)?,
     })
@@ -174,7 +188,12 @@ pub fn validate(template: &MailTemplate) -> Result<(), String> {
             return Err(format!("{name}: must be 1 to {limit} bytes"));
         }
     }
-    render(template, &MailContext::sample()).map(|_| ())
+    if template.subject.contains(['\r', '\n']) {
+        return Err("subject: must be a single line".into());
+    }
+    // With every value, and with every optional value missing (a user without a number…).
+    render(template, &MailContext::sample())?;
+    render(template, &MailContext::sparse()).map(|_| ())
 }
 
 #[cfg(test)]
@@ -210,6 +229,21 @@ mod tests {
             ..welcome()
         };
         assert!(validate(&unknown).unwrap_err().starts_with("text"));
+        let needs_a_number = MailTemplate {
+            text: "{{ phone_number|length }}".into(),
+            ..welcome()
+        };
+        assert!(
+            validate(&needs_a_number).is_err(),
+            "fails for a user without a number"
+        );
+        let mut ctx = MailContext::sample();
+        ctx.given_name = Some("E\nx".into());
+        let two_lines = MailTemplate {
+            subject: "Welcome {{ given_name }}".into(),
+            ..welcome()
+        };
+        assert_eq!(render(&two_lines, &ctx).unwrap().subject, "Welcome E x");
         assert!(validate(&welcome()).is_ok());
     }
 }

@@ -20,7 +20,7 @@
 //!   and number for the account's quarantine; reactivation re-checks seats like a new
 //!   assignment.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value, json};
 use sqlx::types::Json;
@@ -322,9 +322,17 @@ impl super::Provisioner {
         let extension = self
             .settle_extension(tx, account_id, user_id, existing, doc, &policy)
             .await?;
-        self.settle_location(tx, account_id, doc).await?;
+        self.settle_location(tx, account_id, existing, doc).await?;
         let licences = self
-            .settle_licences(tx, ctx, user_id, doc, active, &policy)
+            .settle_licences(
+                tx,
+                ctx,
+                user_id,
+                existing.map(|e| &e.doc.0),
+                doc,
+                active,
+                &policy,
+            )
             .await?;
         self.settle_number(tx, account_id, user_id, doc, &licences, active, now)
             .await?;
@@ -402,8 +410,14 @@ impl super::Provisioner {
     ) -> Result<()> {
         for name in CREATE_ONLY {
             let asked = extension(doc).and_then(|e| e.get(*name)).cloned();
+            let old = existing
+                .and_then(|e| extension(&e.doc))
+                .and_then(|e| e.get(*name));
+            // The stored value, sent back: nothing to resolve (the template may be gone since).
+            let unchanged = asked.is_some() && asked.as_ref() == old;
             let resolved = match (&asked, *name) {
                 (None, _) => None,
+                (Some(v), _) if unchanged => Some(v.clone()),
                 (Some(v), "sendWelcomeEmail") => Some(v.clone()),
                 (Some(v), "welcomeEmailTemplate") => {
                     let emails = tx.email_template_names(account_id).await?;
@@ -419,9 +433,6 @@ impl super::Provisioner {
                     Some(json!(resolve_template(v, &settings, name)?))
                 }
             };
-            let old = existing
-                .and_then(|e| extension(&e.doc))
-                .and_then(|e| e.get(*name));
             let value = match (old, resolved, existing.is_some()) {
                 (Some(old), Some(new), _) if *old != new => {
                     return Err(ScimError::mutability(format!(
@@ -590,6 +601,14 @@ impl super::Provisioner {
             .map(str::trim)
             .map(str::to_string);
         let current = existing.and_then(|e| e.extension);
+        let active = doc.get("active").and_then(Value::as_bool).unwrap_or(true);
+        // An inactive user whose hold ran out has no extension until they come back (asking for
+        // a number explicitly is still allowed).
+        let hold_released = existing.is_some_and(|e| !e.active && e.extension.is_none());
+        if !active && hold_released && matches!(asked.as_deref(), None | Some("") | Some("auto")) {
+            extension_mut(doc).remove("extensionNumber");
+            return Ok(None);
+        }
         let wanted = match asked.as_deref() {
             None | Some("") | Some("auto") => current,
             Some(digits) => {
@@ -634,12 +653,28 @@ impl super::Provisioner {
         &self,
         tx: &mut Tx,
         account_id: Uuid,
+        existing: Option<&UserRecord>,
         doc: &mut Document,
     ) -> Result<()> {
         let Some(asked) = ext_str(doc, "emergencyLocation").map(str::to_string) else {
             extension_mut(doc).remove("emergencyLocationName");
             return Ok(());
         };
+        // The stored location sent back stays as it is, even if it was deleted since: a
+        // deactivation must never fail on a reference an admin removed.
+        let stored = existing.and_then(|e| extension(&e.doc));
+        let stored_as = |name: &str| stored.and_then(|e| e.get(name)).and_then(Value::as_str);
+        if stored_as("emergencyLocation") == Some(&asked)
+            || stored_as("emergencyLocationName") == Some(&asked)
+        {
+            if let Some(id) = stored.and_then(|e| e.get("emergencyLocation")).cloned() {
+                extension_mut(doc).insert("emergencyLocation".into(), id);
+            }
+            if let Some(name) = stored.and_then(|e| e.get("emergencyLocationName")).cloned() {
+                extension_mut(doc).insert("emergencyLocationName".into(), name);
+            }
+            return Ok(());
+        }
         let locations = tx.emergency_locations(account_id).await?;
         let found = locations
             .iter()
@@ -659,16 +694,44 @@ impl super::Provisioner {
     /// The licences the user should hold: direct entitlements, the bundle's, and those of every
     /// group above them; then seats are taken and released to match. Returns the codes held — or,
     /// for a user who holds none by policy (inactive, transfer declined), the codes asked for.
+    ///
+    /// References the user already had (a bundle, a product) that were removed from the
+    /// catalogue since are dropped quietly, so that an IdP can always deactivate or update the
+    /// user; a new reference to something unknown is `400`.
+    #[allow(clippy::too_many_arguments)]
     async fn settle_licences(
         &self,
         tx: &mut Tx,
         ctx: &Context,
         user_id: Uuid,
+        previous: Option<&Document>,
         doc: &mut Document,
         active: bool,
         policy: &AccountPolicy,
     ) -> Result<Vec<String>> {
         let account_id = ctx.principal.account_id;
+        let mut known_before: BTreeSet<String> = match previous.and_then(|p| p.get("entitlements"))
+        {
+            Some(Value::Array(items)) => parse_entitlements(items, "entitlements")
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|e| match e {
+                    Entitlement::License(code) => Some(code),
+                    Entitlement::Feature(..) => None,
+                })
+                .collect(),
+            _ => BTreeSet::new(),
+        };
+        known_before.extend(
+            tx.licences_of_users(account_id, &[user_id])
+                .await?
+                .into_iter()
+                .map(|l| l.code),
+        );
+        let previous_bundle = previous
+            .and_then(|p| p.get(USER_EXTENSION))
+            .and_then(|e| e.get("licenseBundle"))
+            .and_then(Value::as_str);
         let mut asked = match doc.get("entitlements") {
             Some(Value::Array(items)) => parse_entitlements(items, "entitlements")?,
             _ => Vec::new(),
@@ -681,15 +744,21 @@ impl super::Provisioner {
                 w.sources.push("direct".into());
             }
         }
-        if let Some(bundle_name) = ext_str(doc, "licenseBundle").map(str::to_string) {
-            let bundle = tx
-                .bundle_by_name(account_id, &bundle_name)
-                .await?
-                .ok_or_else(|| {
-                    ScimError::invalid_value(format!(
-                        "licenseBundle '{bundle_name}' is not a licence bundle of this account"
+        let bundle_name = ext_str(doc, "licenseBundle").map(str::to_string);
+        let bundle = match &bundle_name {
+            Some(name) => match tx.bundle_by_name(account_id, name).await? {
+                Some(bundle) => Some(bundle),
+                None if previous_bundle == Some(name.as_str()) => None,
+                None => {
+                    return Err(ScimError::invalid_value(format!(
+                        "licenseBundle '{name}' is not a licence bundle of this account"
                     ))
-                })?;
+                    .into());
+                }
+            },
+            None => None,
+        };
+        if let Some(bundle) = bundle {
             let items = parse_entitlements(&bundle.entitlements.0, "licenseBundle")?;
             for e in &items {
                 if let Entitlement::License(code) = e {
@@ -730,11 +799,11 @@ impl super::Provisioner {
             // Asked for, not held: what the user would hold, as far as the phone number's
             // licence check is concerned.
             let requested: Vec<String> = wanted.keys().cloned().collect();
-            self.reconcile_licences(tx, account_id, user_id, BTreeMap::new())
+            self.reconcile_licences(tx, account_id, user_id, BTreeMap::new(), &known_before)
                 .await?;
             return Ok(requested);
         }
-        self.reconcile_licences(tx, account_id, user_id, wanted)
+        self.reconcile_licences(tx, account_id, user_id, wanted, &known_before)
             .await
     }
 
@@ -762,13 +831,16 @@ impl super::Provisioner {
         Ok(out)
     }
 
-    /// Brings the user's licence rows to `wanted`, taking and releasing seats.
+    /// Brings the user's licence rows to `wanted`, taking and releasing seats. A product or
+    /// feature in `tolerated` (the user had it before) that the catalogue no longer has is
+    /// dropped instead of refused.
     async fn reconcile_licences(
         &self,
         tx: &mut Tx,
         account_id: Uuid,
         user_id: Uuid,
         wanted: BTreeMap<String, Wanted>,
+        tolerated: &BTreeSet<String>,
     ) -> Result<Vec<String>> {
         let current = tx.licences_of_users(account_id, &[user_id]).await?;
         let now = crate::store::now_micros();
@@ -779,14 +851,22 @@ impl super::Provisioner {
             }
         }
         let mut held = Vec::new();
-        for (code, w) in wanted {
-            let product = tx.product_by_code(account_id, &code).await?.ok_or_else(|| {
-                ScimError::invalid_value(format!(
+        for (code, mut w) in wanted {
+            let Some(product) = tx.product_by_code(account_id, &code).await? else {
+                if tolerated.contains(&code) {
+                    continue;
+                }
+                return Err(ScimError::invalid_value(format!(
                     "licence '{code}' is not a product of this account; GET /Entitlements lists them"
                 ))
-            })?;
-            for feature in &w.features {
-                if !product.features.0.contains(feature) {
+                .into());
+            };
+            let previous = current.iter().find(|r| r.product_id == product.id);
+            let mut features = Vec::with_capacity(w.features.len());
+            for feature in w.features.drain(..) {
+                if product.features.0.contains(&feature) {
+                    features.push(feature);
+                } else if !previous.is_some_and(|p| p.features.0.contains(&feature)) {
                     return Err(ScimError::invalid_value(format!(
                         "'{feature}' is not a feature of product '{code}' (its features: {})",
                         product.features.0.join(", ")
@@ -794,7 +874,7 @@ impl super::Provisioner {
                     .into());
                 }
             }
-            let previous = current.iter().find(|r| r.product_id == product.id);
+            w.features = features;
             let state = match previous.map(|r| r.state.as_str()) {
                 Some("assigned") => "assigned",
                 _ if tx.take_seat(product.id).await? => "assigned",
@@ -844,7 +924,7 @@ impl super::Provisioner {
         account_id: Uuid,
         user_id: Uuid,
     ) -> Result<()> {
-        self.reconcile_licences(tx, account_id, user_id, BTreeMap::new())
+        self.reconcile_licences(tx, account_id, user_id, BTreeMap::new(), &BTreeSet::new())
             .await
             .map(|_| ())
     }
@@ -870,7 +950,15 @@ impl super::Provisioner {
             // Direct licences the user already holds stay held; a direct one without a seat
             // (seats lowered since) is not this write's to refuse.
             let result = self
-                .settle_licences(tx, ctx, user.id, &mut doc, user.active, &policy)
+                .settle_licences(
+                    tx,
+                    ctx,
+                    user.id,
+                    Some(&user.doc.0),
+                    &mut doc,
+                    user.active,
+                    &policy,
+                )
                 .await;
             match result {
                 Ok(_) => {}
@@ -1174,7 +1262,38 @@ impl super::Provisioner {
             Some(Value::Object(ext)) => ext,
             _ => Map::new(),
         };
-        if let Some(Value::Array(items)) = ext.get("entitlements") {
+        // What the group already had is not checked again (the catalogue may have changed
+        // since): a membership sync must never fail on it.
+        let stored = existing
+            .and_then(|d| d.get(GROUP_EXTENSION))
+            .and_then(Value::as_object);
+        let unchanged = |name: &str, ext: &Map<String, Value>| {
+            ext.get(name).is_some() && stored.and_then(|s| s.get(name)) == ext.get(name)
+        };
+        let manager_ids = |value: Option<&Value>| -> Vec<String> {
+            let mut ids: Vec<String> = value
+                .and_then(Value::as_array)
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|m| m.get("value").and_then(Value::as_str))
+                        .map(str::to_ascii_lowercase)
+                        .collect()
+                })
+                .unwrap_or_default();
+            ids.sort();
+            ids
+        };
+        let managers_unchanged = ext.get("managers").is_some()
+            && manager_ids(ext.get("managers"))
+                == manager_ids(stored.and_then(|s| s.get("managers")));
+        if managers_unchanged && let Some(kept) = stored.and_then(|s| s.get("managers")) {
+            ext.insert("managers".into(), kept.clone());
+        }
+        if let Some(Value::Array(items)) = ext
+            .get("entitlements")
+            .filter(|_| !unchanged("entitlements", &ext))
+        {
             let parsed = parse_entitlements(items, "entitlements")?;
             for e in &parsed {
                 let (code, feature) = match e {
@@ -1196,7 +1315,11 @@ impl super::Provisioner {
                 }
             }
         }
-        if let Some(template) = ext.get("productSettingsTemplate").cloned() {
+        if let Some(template) = ext
+            .get("productSettingsTemplate")
+            .filter(|_| !unchanged("productSettingsTemplate", &ext))
+            .cloned()
+        {
             let templates: Vec<(Uuid, String)> = tx
                 .settings_templates(account_id)
                 .await?
@@ -1206,7 +1329,9 @@ impl super::Provisioner {
             let name = resolve_template(&template, &templates, "productSettingsTemplate")?;
             ext.insert("productSettingsTemplate".into(), json!(name));
         }
-        if let Some(Value::Array(managers)) = ext.get_mut("managers") {
+        if let Some(Value::Array(managers)) =
+            ext.get_mut("managers").filter(|_| !managers_unchanged)
+        {
             for manager in managers.iter_mut() {
                 let id = manager
                     .get("value")

@@ -153,9 +153,23 @@ impl Provisioner {
                     .await?
             }
         };
-        let mail = templates::render(&template, &context).map_err(|e| {
-            Error::Internal(format!("rendering a saved invitation template failed: {e}"))
-        })?;
+        // Saved templates were tried with sample values; should one still fail on this user's
+        // values, the built-in one goes out rather than no mail at all.
+        let mail = match templates::render(&template, &context) {
+            Ok(mail) => mail,
+            Err(e) => {
+                tracing::warn!(user = %user.id, error = %e, "invitation template failed; sending the built-in one");
+                let fallback = match plan {
+                    PlannedInvitation::Transfer { .. } => templates::transfer(),
+                    PlannedInvitation::Welcome => templates::welcome(),
+                };
+                templates::render(&fallback, &context).map_err(|e| {
+                    Error::Internal(format!(
+                        "rendering the built-in invitation template failed: {e}"
+                    ))
+                })?
+            }
+        };
         let outbox_id = Uuid::now_v7();
         tx.insert_outbox(&OutboxRecord {
             id: outbox_id,
@@ -510,6 +524,20 @@ impl Provisioner {
         let Some(old) = tx.user(from_account, from_user, true).await? else {
             return Ok(moved);
         };
+        if old.active && old.account_role == domain::AccountRole::SuperAdmin.stored() {
+            tx.lock_account(from_account).await?;
+            let super_admins = tx
+                .count_active_with_role(from_account, &old.account_role)
+                .await?;
+            if super_admins <= 1 {
+                return Err(ScimError::new(
+                    409,
+                    None,
+                    "your profile is the last super-admin of its current account: make someone else super-admin there before moving",
+                )
+                .into());
+            }
+        }
         let old_ctx = Context {
             principal: Principal {
                 account_id: from_account,

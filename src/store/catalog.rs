@@ -706,15 +706,21 @@ impl Tx {
         account_id: Uuid,
         now: i64,
     ) -> Result<Option<String>, StoreError> {
+        // On PostgreSQL a number another transaction is claiming is skipped, not waited for.
+        let skip_locked = match self {
+            Tx::Sqlite(_) => "",
+            Tx::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+        };
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT number FROM phone_numbers WHERE account_id = $1 AND user_id IS NULL
+             AND (available_at IS NULL OR available_at <= $2) ORDER BY number LIMIT 1{skip_locked}"
+        ));
         Ok(on_conn!(self, |conn| {
-            sqlx::query_scalar::<_, String>(
-                "SELECT number FROM phone_numbers WHERE account_id = $1 AND user_id IS NULL
-                 AND (available_at IS NULL OR available_at <= $2) ORDER BY number LIMIT 1",
-            )
-            .bind(account_id)
-            .bind(now)
-            .fetch_optional(conn)
-            .await?
+            sqlx::query_scalar::<_, String>(sql)
+                .bind(account_id)
+                .bind(now)
+                .fetch_optional(conn)
+                .await?
         }))
     }
 

@@ -258,10 +258,13 @@ impl Tx {
         }))
     }
 
+    /// Marks a mail delivered and drops its bodies: they carry a one-time link, which must not
+    /// outlive the delivery in the database.
     pub async fn outbox_sent(&mut self, id: Uuid, now: i64) -> Result<(), StoreError> {
         on_conn!(self, |conn| {
             sqlx::query(
-                "UPDATE outbox SET status = 'sent', sent_at = $1, claimed_until = NULL, last_error = NULL WHERE id = $2",
+                "UPDATE outbox SET status = 'sent', sent_at = $1, claimed_until = NULL, last_error = NULL,
+                 text_body = '', html_body = '' WHERE id = $2",
             )
             .bind(now)
             .bind(id)
@@ -281,7 +284,10 @@ impl Tx {
         on_conn!(self, |conn| {
             sqlx::query(
                 "UPDATE outbox SET status = $1, next_attempt_at = COALESCE($2, next_attempt_at), claimed_until = NULL,
-                 last_error = $3 WHERE id = $4",
+                 last_error = $3,
+                 text_body = CASE WHEN $1 = 'failed' THEN '' ELSE text_body END,
+                 html_body = CASE WHEN $1 = 'failed' THEN '' ELSE html_body END
+                 WHERE id = $4",
             )
             .bind(if retry_at.is_some() { "pending" } else { "failed" })
             .bind(retry_at)

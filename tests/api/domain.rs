@@ -1759,6 +1759,15 @@ mod holds {
         );
         let bo = app.post("/Users", &other).await;
         assert_eq!(bo.status, StatusCode::CREATED, "{}", bo.body);
+        // An update while still inactive does not take an extension again.
+        let renamed = app
+            .patch(
+                &path,
+                &patch_body(json!([{"op": "replace", "path": "title", "value": "Away"}])),
+            )
+            .await;
+        assert_success(&renamed);
+        assert!(ext(&renamed.body).get("extensionNumber").is_none());
         // Coming back, the user gets a new extension.
         let back = app
             .patch(
@@ -1774,5 +1783,87 @@ mod holds {
             ))
             .await;
         assert_eq!(audit.body["events"].as_array().unwrap().len(), 1);
+    }
+}
+
+mod catalogue_changes {
+    use super::*;
+    use crate::helpers::Backend;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let app = crate::helpers::spawn(Backend::Sqlite).await.unwrap();
+        removed_catalogue_items_never_block_deprovisioning(app).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        if let Some(app) = crate::helpers::spawn(Backend::Postgres).await {
+            removed_catalogue_items_never_block_deprovisioning(app).await;
+        }
+    }
+
+    /// An admin removes a template, a location and a bundle users still refer to: the IdP can
+    /// still re-send, deactivate and reactivate those users.
+    async fn removed_catalogue_items_never_block_deprovisioning(app: TestApp) {
+        make_product(&app, "phone", 5).await;
+        let bundle = admin(
+            &app,
+            Method::PUT,
+            "/bundles/Basic",
+            Some(&json!({"entitlements": [{"value": "phone", "type": "License"}]})),
+        )
+        .await;
+        assert_success(&bundle);
+        let template = admin(
+            &app,
+            Method::PUT,
+            "/settings-templates/Sales",
+            Some(&json!({"settings": {"callRecording": true}})),
+        )
+        .await;
+        assert_success(&template);
+        let location = make_location(&app, "HQ").await;
+        let body = with_ext(
+            user_body("ana@example.com"),
+            json!({"licenseBundle": "Basic", "productSettingsTemplate": "Sales", "emergencyLocation": "HQ"}),
+        );
+        let id = create(&app, &body).await;
+        let path = format!("/Users/{id}");
+
+        for gone in [
+            "/settings-templates/Sales".to_string(),
+            format!("/emergency-locations/{location}"),
+            "/bundles/Basic".to_string(),
+        ] {
+            assert_success(&admin(&app, Method::DELETE, &gone, None).await);
+        }
+
+        // The IdP re-sends the user as it first sent it: accepted.
+        let put = app.put(&path, &body).await;
+        assert_success(&put);
+        assert_eq!(ext(&put.body)["emergencyLocation"], location);
+        let off = app
+            .patch(
+                &path,
+                &patch_body(json!([{"op": "replace", "path": "active", "value": false}])),
+            )
+            .await;
+        assert_success(&off);
+        let on = app
+            .patch(
+                &path,
+                &patch_body(json!([{"op": "replace", "path": "active", "value": true}])),
+            )
+            .await;
+        assert_success(&on);
+        // A new reference to something that does not exist is still refused.
+        let other = with_ext(
+            user_body("bo@example.com"),
+            json!({"licenseBundle": "Basic"}),
+        );
+        app.post("/Users", &other)
+            .await
+            .assert_error(400, Some("invalidValue"));
     }
 }
