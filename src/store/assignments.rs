@@ -38,6 +38,17 @@ pub struct DeletedUser {
     pub purge_after: i64,
 }
 
+/// The groups at and below `$2` in account `$1` (nesting is bounded on write; the depth bound
+/// only guards against a corrupted graph), and the user members of those groups.
+const USERS_BELOW_GROUP: &str = "WITH RECURSIVE below(id, depth) AS (
+     SELECT id, 0 FROM groups WHERE account_id = $1 AND id = $2
+     UNION
+     SELECT m.member_id, b.depth + 1 FROM group_members m JOIN below b ON m.group_id = b.id
+     WHERE m.account_id = $1 AND m.member_type = 'Group' AND b.depth < 32
+ )";
+const USERS_BELOW_GROUP_FROM: &str = "FROM group_members m JOIN below b ON m.group_id = b.id
+     WHERE m.account_id = $1 AND m.member_type = 'User'";
+
 const DELETED_COLUMNS: &str = "id, account_id, user_name, external_id, display_name, active, doc, account_role, extension, created_at, deleted_at, purge_after";
 
 impl Tx {
@@ -361,21 +372,15 @@ impl Tx {
         account_id: Uuid,
         group_id: Uuid,
     ) -> Result<Vec<Uuid>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "{USERS_BELOW_GROUP} SELECT DISTINCT m.member_id {USERS_BELOW_GROUP_FROM}"
+        ));
         Ok(on_conn!(self, |conn| {
-            sqlx::query_scalar::<_, Uuid>(
-                "WITH RECURSIVE below(id, depth) AS (
-                     SELECT id, 0 FROM groups WHERE account_id = $1 AND id = $2
-                     UNION
-                     SELECT m.member_id, b.depth + 1 FROM group_members m JOIN below b ON m.group_id = b.id
-                     WHERE m.account_id = $1 AND m.member_type = 'Group' AND b.depth < 32
-                 )
-                 SELECT DISTINCT m.member_id FROM group_members m JOIN below b ON m.group_id = b.id
-                 WHERE m.account_id = $1 AND m.member_type = 'User'",
-            )
-            .bind(account_id)
-            .bind(group_id)
-            .fetch_all(conn)
-            .await?
+            sqlx::query_scalar::<_, Uuid>(sql)
+                .bind(account_id)
+                .bind(group_id)
+                .fetch_all(conn)
+                .await?
         }))
     }
 
@@ -385,21 +390,15 @@ impl Tx {
         account_id: Uuid,
         group_id: Uuid,
     ) -> Result<i64, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "{USERS_BELOW_GROUP} SELECT COUNT(DISTINCT m.member_id) {USERS_BELOW_GROUP_FROM}"
+        ));
         Ok(on_conn!(self, |conn| {
-            sqlx::query_scalar::<_, i64>(
-                "WITH RECURSIVE below(id, depth) AS (
-                     SELECT id, 0 FROM groups WHERE account_id = $1 AND id = $2
-                     UNION
-                     SELECT m.member_id, b.depth + 1 FROM group_members m JOIN below b ON m.group_id = b.id
-                     WHERE m.account_id = $1 AND m.member_type = 'Group' AND b.depth < 32
-                 )
-                 SELECT COUNT(DISTINCT m.member_id) FROM group_members m JOIN below b ON m.group_id = b.id
-                 WHERE m.account_id = $1 AND m.member_type = 'User'",
-            )
-            .bind(account_id)
-            .bind(group_id)
-            .fetch_one(conn)
-            .await?
+            sqlx::query_scalar::<_, i64>(sql)
+                .bind(account_id)
+                .bind(group_id)
+                .fetch_one(conn)
+                .await?
         }))
     }
 
