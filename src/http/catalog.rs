@@ -89,6 +89,27 @@ fn has_nul(value: &Value) -> bool {
     }
 }
 
+/// A path segment naming a catalogue item (code, name, id, number): control characters — NUL
+/// among them, which PostgreSQL refuses — are a 400, not a database error.
+struct Key(String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Key {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let Path(key) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::from(ScimError::invalid_syntax(e.body_text())))?;
+        if key.chars().any(char::is_control) {
+            return Err(ScimError::invalid_value("the path contains a control character").into());
+        }
+        Ok(Key(key))
+    }
+}
+
 fn parse<T: DeserializeOwned>(body: Value) -> Result<T, ApiError> {
     if has_nul(&body) {
         return Err(ScimError::invalid_value("the request body contains a NUL character").into());
@@ -152,7 +173,7 @@ async fn list_products(
 async fn put_product(
     State(s): State<AppState>,
     Caller(ctx): Caller,
-    Path(code): Path<String>,
+    Key(code): Key,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ApiError> {
     let input: ProductInput = parse(body)?;
@@ -163,7 +184,7 @@ async fn put_product(
 async fn delete_product(
     State(s): State<AppState>,
     Caller(ctx): Caller,
-    Path(code): Path<String>,
+    Key(code): Key,
 ) -> Result<Response, ApiError> {
     s.provisioner.delete_product(&ctx, &code).await?;
     Ok(no_content())
@@ -179,7 +200,7 @@ async fn list_bundles(
 async fn put_bundle(
     State(s): State<AppState>,
     Caller(ctx): Caller,
-    Path(name): Path<String>,
+    Key(name): Key,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ApiError> {
     let input: BundleInput = parse(body)?;
@@ -189,7 +210,7 @@ async fn put_bundle(
 async fn delete_bundle(
     State(s): State<AppState>,
     Caller(ctx): Caller,
-    Path(name): Path<String>,
+    Key(name): Key,
 ) -> Result<Response, ApiError> {
     s.provisioner.delete_bundle(&ctx, &name).await?;
     Ok(no_content())
@@ -215,7 +236,7 @@ async fn create_role(
 async fn update_role(
     State(s): State<AppState>,
     Caller(ctx): Caller,
-    Path(id): Path<String>,
+    Key(id): Key,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ApiError> {
     let input: RoleInput = parse(body)?;
@@ -228,7 +249,7 @@ async fn update_role(
 async fn delete_role(
     State(s): State<AppState>,
     Caller(ctx): Caller,
-    Path(id): Path<String>,
+    Key(id): Key,
 ) -> Result<Response, ApiError> {
     s.provisioner.delete_custom_role(&ctx, &id).await?;
     Ok(no_content())
@@ -257,7 +278,7 @@ async fn create_location(
 async fn delete_location(
     State(s): State<AppState>,
     Caller(ctx): Caller,
-    Path(id): Path<String>,
+    Key(id): Key,
 ) -> Result<Response, ApiError> {
     s.provisioner.delete_emergency_location(&ctx, &id).await?;
     Ok(no_content())
@@ -275,7 +296,7 @@ async fn list_templates(
 async fn put_template(
     State(s): State<AppState>,
     Caller(ctx): Caller,
-    Path(name): Path<String>,
+    Key(name): Key,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ApiError> {
     let input: TemplateInput = parse(body)?;
@@ -288,7 +309,7 @@ async fn put_template(
 async fn delete_template(
     State(s): State<AppState>,
     Caller(ctx): Caller,
-    Path(name): Path<String>,
+    Key(name): Key,
 ) -> Result<Response, ApiError> {
     s.provisioner.delete_settings_template(&ctx, &name).await?;
     Ok(no_content())
@@ -315,7 +336,7 @@ async fn add_numbers(
 async fn delete_number(
     State(s): State<AppState>,
     Caller(ctx): Caller,
-    Path(number): Path<String>,
+    Key(number): Key,
 ) -> Result<Response, ApiError> {
     s.provisioner.delete_phone_number(&ctx, &number).await?;
     Ok(no_content())
@@ -340,7 +361,7 @@ async fn create_device(
 async fn patch_device(
     State(s): State<AppState>,
     Caller(ctx): Caller,
-    Path(id): Path<String>,
+    Key(id): Key,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ApiError> {
     let input: DevicePatch = parse(body)?;
@@ -350,7 +371,7 @@ async fn patch_device(
 async fn delete_device(
     State(s): State<AppState>,
     Caller(ctx): Caller,
-    Path(id): Path<String>,
+    Key(id): Key,
 ) -> Result<Response, ApiError> {
     s.provisioner.delete_device(&ctx, &id).await?;
     Ok(no_content())
@@ -359,7 +380,7 @@ async fn delete_device(
 async fn user_settings(
     State(s): State<AppState>,
     Caller(ctx): Caller,
-    Path(id): Path<String>,
+    Key(id): Key,
 ) -> Result<Response, ApiError> {
     Ok(ok(s.provisioner.user_settings(&ctx, &id).await?))
 }
@@ -367,7 +388,7 @@ async fn user_settings(
 async fn list_invitations(
     State(s): State<AppState>,
     Caller(ctx): Caller,
-    Path(id): Path<String>,
+    Key(id): Key,
 ) -> Result<Response, ApiError> {
     Ok(ok(
         json!({"invitations": s.provisioner.invitations(&ctx, &id).await?}),
@@ -377,7 +398,7 @@ async fn list_invitations(
 async fn resend_invitation(
     State(s): State<AppState>,
     Caller(ctx): Caller,
-    Path(id): Path<String>,
+    Key(id): Key,
 ) -> Result<Response, ApiError> {
     Ok(created(s.provisioner.resend_invitation(&ctx, &id).await?))
 }
@@ -385,7 +406,7 @@ async fn resend_invitation(
 async fn list_records(
     State(s): State<AppState>,
     Caller(ctx): Caller,
-    Path(id): Path<String>,
+    Key(id): Key,
 ) -> Result<Response, ApiError> {
     Ok(ok(
         json!({"records": s.provisioner.profile_records(&ctx, &id).await?}),
@@ -395,7 +416,7 @@ async fn list_records(
 async fn add_record(
     State(s): State<AppState>,
     Caller(ctx): Caller,
-    Path(id): Path<String>,
+    Key(id): Key,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ApiError> {
     #[derive(serde::Deserialize)]
@@ -447,7 +468,7 @@ async fn list_email_templates(
 async fn put_email_template(
     State(s): State<AppState>,
     Caller(ctx): Caller,
-    Path(name): Path<String>,
+    Key(name): Key,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ApiError> {
     #[derive(serde::Deserialize)]
@@ -472,7 +493,7 @@ async fn put_email_template(
 async fn delete_email_template(
     State(s): State<AppState>,
     Caller(ctx): Caller,
-    Path(name): Path<String>,
+    Key(name): Key,
 ) -> Result<Response, ApiError> {
     s.provisioner.delete_email_template(&ctx, &name).await?;
     Ok(no_content())
@@ -490,7 +511,7 @@ async fn list_deleted(
 async fn restore(
     State(s): State<AppState>,
     Caller(ctx): Caller,
-    Path(id): Path<String>,
+    Key(id): Key,
 ) -> Result<Response, ApiError> {
     let rendered = s.provisioner.restore_user(&ctx, &id).await?;
     Ok(resource_response(StatusCode::OK, rendered))
@@ -529,7 +550,7 @@ async fn scim_roles(State(s): State<AppState>, Caller(ctx): Caller) -> Result<Re
 async fn scim_role(
     State(s): State<AppState>,
     Caller(ctx): Caller,
-    Path(id): Path<String>,
+    Key(id): Key,
 ) -> Result<Response, ApiError> {
     one(s.provisioner.scim_roles(&ctx).await?, &id, "Role")
 }
@@ -544,7 +565,7 @@ async fn scim_entitlements(
 async fn scim_entitlement(
     State(s): State<AppState>,
     Caller(ctx): Caller,
-    Path(id): Path<String>,
+    Key(id): Key,
 ) -> Result<Response, ApiError> {
     one(
         s.provisioner.scim_entitlements(&ctx).await?,

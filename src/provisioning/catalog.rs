@@ -96,9 +96,13 @@ fn require_super_admin(ctx: &Context, what: &str) -> Result<()> {
 
 fn check_name(name: &str, what: &str) -> Result<()> {
     let trimmed = name.trim();
-    if trimmed.is_empty() || trimmed.len() != name.len() || name.chars().count() > 128 {
+    if trimmed.is_empty()
+        || trimmed.len() != name.len()
+        || name.chars().count() > 128
+        || name.chars().any(char::is_control)
+    {
         return Err(ScimError::invalid_value(format!(
-            "{what} must be 1 to 128 characters without leading or trailing spaces"
+            "{what} must be 1 to 128 characters, without control characters or leading or trailing spaces"
         ))
         .into());
     }

@@ -1857,6 +1857,18 @@ mod catalogue_changes {
             )
             .await;
         assert_success(&on);
+        // Control characters in a path or a body are a 400 on both databases, never a 500.
+        admin(&app, Method::DELETE, "/bundles/a%00b", None)
+            .await
+            .assert_error(400, Some("invalidValue"));
+        admin(
+            &app,
+            Method::POST,
+            "/emergency-locations",
+            Some(&json!({"name": "Annex", "address": {"street": "a\u{0}b"}})),
+        )
+        .await
+        .assert_error(400, Some("invalidValue"));
         // A new reference to something that does not exist is still refused.
         let other = with_ext(
             user_body("bo@example.com"),
