@@ -168,19 +168,6 @@ fn conflict(e: StoreError, detail: String) -> Error {
     }
 }
 
-async fn record(
-    tx: &mut Tx,
-    ctx: &Context,
-    action: &str,
-    kind: &str,
-    id: &str,
-    before: Option<Value>,
-    after: Option<Value>,
-) -> Result<()> {
-    audit::record(tx, ctx, action, kind, id, before, after).await?;
-    Ok(())
-}
-
 impl Provisioner {
     pub async fn policy(&self, ctx: &Context) -> Result<AccountPolicy> {
         let mut tx = self.store.begin_read().await?;
@@ -210,7 +197,7 @@ impl Provisioner {
         let account_id = ctx.principal.account_id;
         let before = tx.account_policy(account_id).await?;
         tx.set_account_policy(account_id, &policy).await?;
-        record(
+        audit::record(
             &mut tx,
             ctx,
             "account.policy",
@@ -271,7 +258,7 @@ impl Provisioner {
             .product_by_code(account_id, code)
             .await?
             .ok_or_else(|| Error::Internal("product vanished".into()))?;
-        record(
+        audit::record(
             &mut tx,
             ctx,
             "product.put",
@@ -301,7 +288,7 @@ impl Provisioner {
             )
             .into());
         }
-        record(
+        audit::record(
             &mut tx,
             ctx,
             "product.delete",
@@ -352,7 +339,7 @@ impl Provisioner {
             .upsert_bundle(account_id, name, &input.entitlements)
             .await?;
         let after = json!({"name": bundle.name, "entitlements": bundle.entitlements.0});
-        record(
+        audit::record(
             &mut tx,
             ctx,
             "bundle.put",
@@ -372,7 +359,7 @@ impl Provisioner {
         if !tx.delete_bundle(ctx.principal.account_id, name).await? {
             return Err(ScimError::not_found(format!("no bundle '{name}'")).into());
         }
-        record(&mut tx, ctx, "bundle.delete", "Bundle", name, None, None).await?;
+        audit::record(&mut tx, ctx, "bundle.delete", "Bundle", name, None, None).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -414,7 +401,7 @@ impl Provisioner {
             .await
             .map_err(|e| conflict(e, format!("a role named '{}' already exists", input.name)))?;
         let after = role_json(&role);
-        record(
+        audit::record(
             &mut tx,
             ctx,
             "role.create",
@@ -452,7 +439,7 @@ impl Provisioner {
             .await
             .map_err(|e| conflict(e, format!("a role named '{}' already exists", input.name)))?;
         let after = role_json(&role);
-        record(
+        audit::record(
             &mut tx,
             ctx,
             "role.update",
@@ -488,7 +475,7 @@ impl Provisioner {
             )
             .into());
         }
-        record(
+        audit::record(
             &mut tx,
             ctx,
             "role.delete",
@@ -530,7 +517,7 @@ impl Provisioner {
             )
         })?;
         let after = location_json(&location);
-        record(
+        audit::record(
             &mut tx,
             ctx,
             "location.create",
@@ -553,7 +540,7 @@ impl Provisioner {
         {
             return Err(ScimError::not_found(format!("emergency location {id} not found")).into());
         }
-        record(
+        audit::record(
             &mut tx,
             ctx,
             "location.delete",
@@ -597,7 +584,7 @@ impl Provisioner {
             .upsert_settings_template(ctx.principal.account_id, name, &input.settings)
             .await?;
         let after = json!({"id": t.id.to_string(), "name": t.name, "settings": t.settings.0});
-        record(
+        audit::record(
             &mut tx,
             ctx,
             "template.put",
@@ -619,7 +606,7 @@ impl Provisioner {
         {
             return Err(ScimError::not_found(format!("no settings template '{name}'")).into());
         }
-        record(
+        audit::record(
             &mut tx,
             ctx,
             "template.delete",
@@ -686,7 +673,7 @@ impl Provisioner {
         let present: Vec<&String> = numbers.iter().filter(|n| !added.contains(n)).collect();
         let after = json!({"added": added, "alreadyPresent": present});
         if !added.is_empty() {
-            record(
+            audit::record(
                 &mut tx,
                 ctx,
                 "numbers.add",
@@ -716,7 +703,7 @@ impl Provisioner {
             )
             .into());
         }
-        record(
+        audit::record(
             &mut tx,
             ctx,
             "numbers.delete",
@@ -779,7 +766,7 @@ impl Provisioner {
             )
         })?;
         let after = device_json(&device);
-        record(
+        audit::record(
             &mut tx,
             ctx,
             "device.create",
@@ -812,7 +799,7 @@ impl Provisioner {
         }
         tx.update_device(&device).await?;
         let after = device_json(&device);
-        record(
+        audit::record(
             &mut tx,
             ctx,
             "device.update",
@@ -834,7 +821,7 @@ impl Provisioner {
             .await?
             .ok_or_else(|| ScimError::not_found(format!("device {id} not found")))?;
         tx.delete_device(ctx.principal.account_id, uuid).await?;
-        record(
+        audit::record(
             &mut tx,
             ctx,
             "device.delete",
