@@ -48,7 +48,8 @@ pub fn options() -> Options {
 pub async fn seed(store: &Store, users: usize) {
     let started = Instant::now();
     match store {
-        Store::Sqlite(pool) => {
+        Store::Sqlite(pools) => {
+            let pool = pools.writer();
             let sql = sqlx::AssertSqlSafe(format!(
                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {users})
                  INSERT INTO users (id, account_id, user_name, user_name_lower, external_id, display_name, active, doc, created_at, last_modified, version)
@@ -110,7 +111,10 @@ pub async fn ids(store: &Store, n: usize) -> Vec<String> {
         "SELECT id FROM users ORDER BY created_at LIMIT {n}"
     ));
     let ids: Vec<uuid::Uuid> = match store {
-        Store::Sqlite(pool) => sqlx::query_scalar(sql).fetch_all(pool).await.unwrap(),
+        Store::Sqlite(pools) => sqlx::query_scalar(sql)
+            .fetch_all(pools.writer())
+            .await
+            .unwrap(),
         Store::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await.unwrap(),
     };
     ids.into_iter().map(|i| i.to_string()).collect()

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::provisioning::{Context, Precondition, Principal, tokens};
+use crate::provisioning::{Context, Precondition, Principal};
 use crate::scim::error::ScimError;
 
 /// A request body that is JSON, sent as `application/scim+json` or `application/json`.
@@ -132,12 +132,7 @@ async fn authenticate(headers: &HeaderMap, state: &AppState) -> Result<Principal
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
         return Err(ScimError::unauthorized("use 'Authorization: Bearer <token>'").into());
     }
-    Ok(tokens::verify(
-        &state.provisioner.store,
-        &state.provisioner.keys,
-        token.trim(),
-    )
-    .await?)
+    Ok(state.provisioner.authenticate(token.trim()).await?)
 }
 
 /// `If-Match` (RFC 7644 §3.14; RFC 7232 §3.1).

@@ -109,6 +109,8 @@ pub struct Settled {
     pub account_role: String,
     pub extension: Option<i64>,
     pub held_until: Option<i64>,
+    /// Whether the user holds (or waits for) any licence after the write.
+    pub holds_licences: bool,
     /// The invitation a new user gets, sent once the user row is written.
     pub invitation: Option<PlannedInvitation>,
 }
@@ -334,8 +336,24 @@ impl super::Provisioner {
                 &policy,
             )
             .await?;
-        self.settle_number(tx, account_id, user_id, doc, &licences, active, now)
-            .await?;
+        let held_number = match existing {
+            None => None,
+            Some(_) => tx
+                .phone_numbers_of_user(account_id, user_id)
+                .await?
+                .map(|n| n.number),
+        };
+        self.settle_number(
+            tx,
+            account_id,
+            user_id,
+            doc,
+            &licences,
+            held_number,
+            active,
+            now,
+        )
+        .await?;
         tx.ensure_voicemail_box(account_id, user_id, now).await?;
 
         list_schema(doc, USER_EXTENSION);
@@ -348,6 +366,7 @@ impl super::Provisioner {
             account_role: role.stored(),
             extension,
             held_until,
+            holds_licences: !licences.is_empty(),
             invitation,
         })
     }
@@ -628,10 +647,9 @@ impl super::Provisioner {
         let number = match wanted {
             Some(n) => n,
             None => {
-                tx.lock_account(account_id).await?;
-                tx.next_free_extension(account_id, policy.extension_first, policy.extension_last)
+                self.extensions
+                    .allocate(tx, account_id, policy.extension_first, policy.extension_last)
                     .await?
-                    .filter(|n| *n <= policy.extension_last)
                     .ok_or_else(|| {
                         ScimError::new(
                             409,
@@ -722,12 +740,14 @@ impl super::Provisioner {
                 .collect(),
             _ => BTreeSet::new(),
         };
-        known_before.extend(
-            tx.licences_of_users(account_id, &[user_id])
-                .await?
-                .into_iter()
-                .map(|l| l.code),
-        );
+        // A user being created holds nothing and belongs to no group yet: nothing to read.
+        let is_new = previous.is_none();
+        let current = if is_new {
+            Vec::new()
+        } else {
+            tx.licences_of_users(account_id, &[user_id]).await?
+        };
+        known_before.extend(current.iter().map(|l| l.code.clone()));
         let previous_bundle = previous
             .and_then(|p| p.get(USER_EXTENSION))
             .and_then(|e| e.get("licenseBundle"))
@@ -769,7 +789,12 @@ impl super::Provisioner {
             }
             asked.extend(items);
         }
-        for (group_id, items) in self.inherited_entitlements(tx, account_id, user_id).await? {
+        let inherited = if is_new {
+            Vec::new()
+        } else {
+            self.inherited_entitlements(tx, account_id, user_id).await?
+        };
+        for (group_id, items) in inherited {
             for e in &items {
                 if let Entitlement::License(code) = e {
                     wanted
@@ -799,11 +824,18 @@ impl super::Provisioner {
             // Asked for, not held: what the user would hold, as far as the phone number's
             // licence check is concerned.
             let requested: Vec<String> = wanted.keys().cloned().collect();
-            self.reconcile_licences(tx, account_id, user_id, BTreeMap::new(), &known_before)
-                .await?;
+            self.reconcile_licences(
+                tx,
+                account_id,
+                user_id,
+                &current,
+                BTreeMap::new(),
+                &known_before,
+            )
+            .await?;
             return Ok(requested);
         }
-        self.reconcile_licences(tx, account_id, user_id, wanted, &known_before)
+        self.reconcile_licences(tx, account_id, user_id, &current, wanted, &known_before)
             .await
     }
 
@@ -831,18 +863,18 @@ impl super::Provisioner {
         Ok(out)
     }
 
-    /// Brings the user's licence rows to `wanted`, taking and releasing seats. A product or
-    /// feature in `tolerated` (the user had it before) that the catalogue no longer has is
-    /// dropped instead of refused.
+    /// Brings the user's licence rows from `current` to `wanted`, taking and releasing seats. A
+    /// product or feature in `tolerated` (the user had it before) that the catalogue no longer
+    /// has is dropped instead of refused.
     async fn reconcile_licences(
         &self,
         tx: &mut Tx,
         account_id: Uuid,
         user_id: Uuid,
+        current: &[LicenceRow],
         wanted: BTreeMap<String, Wanted>,
         tolerated: &BTreeSet<String>,
     ) -> Result<Vec<String>> {
-        let current = tx.licences_of_users(account_id, &[user_id]).await?;
         let now = crate::store::now_micros();
         for row in current.iter().filter(|r| !wanted.contains_key(&r.code)) {
             tx.delete_licence(user_id, row.product_id).await?;
@@ -924,9 +956,17 @@ impl super::Provisioner {
         account_id: Uuid,
         user_id: Uuid,
     ) -> Result<()> {
-        self.reconcile_licences(tx, account_id, user_id, BTreeMap::new(), &BTreeSet::new())
-            .await
-            .map(|_| ())
+        let current = tx.licences_of_users(account_id, &[user_id]).await?;
+        self.reconcile_licences(
+            tx,
+            account_id,
+            user_id,
+            &current,
+            BTreeMap::new(),
+            &BTreeSet::new(),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Re-derives the licences of users whose group memberships or groups changed. Inherited
@@ -980,16 +1020,13 @@ impl super::Provisioner {
         user_id: Uuid,
         doc: &mut Document,
         licences: &[String],
+        held: Option<String>,
         active: bool,
         now: i64,
     ) -> Result<()> {
         let asked = ext_str(doc, "directNumber")
             .map(str::trim)
             .map(str::to_string);
-        let held: Option<String> = tx
-            .phone_numbers_of_user(account_id, user_id)
-            .await?
-            .map(|n| n.number);
         let wanted = match asked.as_deref() {
             None | Some("") => None,
             Some("auto") => match &held {

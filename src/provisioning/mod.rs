@@ -7,6 +7,7 @@ pub mod audit;
 pub mod catalog;
 pub mod cursor;
 pub mod domain;
+mod extensions;
 pub mod groups;
 pub mod invitations;
 pub mod lifecycle;
@@ -147,6 +148,8 @@ pub struct Provisioner {
     pub registry: Arc<Registry>,
     pub keys: Keys,
     pub settings: Settings,
+    tokens: tokens::TokenCache,
+    extensions: extensions::ExtensionAllocator,
 }
 
 impl Provisioner {
@@ -156,7 +159,14 @@ impl Provisioner {
             registry,
             keys,
             settings,
+            tokens: tokens::TokenCache::default(),
+            extensions: extensions::ExtensionAllocator::default(),
         }
+    }
+
+    /// Verifies a bearer token (see [`tokens::verify`] for how fresh the revocation check is).
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, tokens::AuthError> {
+        tokens::verify(&self.store, &self.tokens, &self.keys, token).await
     }
 
     /// One page of `R` for `query`, with the `nextCursor` when paging by cursor.

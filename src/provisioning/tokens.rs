@@ -1,6 +1,16 @@
 //! Bearer tokens: JWTs (HS256) signed with the server's key, carrying the account, the role and
 //! the token id. Every token is also recorded (by id, with the SHA-256 of its text) so that it
 //! can be listed and revoked; verification checks both the signature and that record.
+//!
+//! The record is read from the database at most once per [`RECORD_TTL`] per token and server
+//! ([`TokenCache`]): every request verifies the signature and the expiry itself, but a
+//! revocation — written by the CLI, possibly on another machine — takes effect on every server
+//! sharing the database within `RECORD_TTL` (2 s), not at once. That bound is what lets a read
+//! cost one SQL statement instead of two.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngExt;
@@ -121,9 +131,59 @@ fn refused(detail: &str) -> AuthError {
     AuthError::Refused(ScimError::unauthorized(detail))
 }
 
+/// How long a token record read from the database is trusted before it is read again: the most
+/// a revocation made elsewhere waits before this server refuses the token.
+pub const RECORD_TTL: Duration = Duration::from_secs(2);
+
+/// Most token records kept in memory; past it the cache starts afresh (tokens are few: an
+/// account has a handful, one per IdP connection).
+const CACHE_CAPACITY: usize = 10_000;
+
+/// Token records by id, each with the instant it was read.
+#[derive(Debug, Clone, Default)]
+pub struct TokenCache {
+    records: Arc<Mutex<HashMap<Uuid, (TokenRecord, Instant)>>>,
+}
+
+impl TokenCache {
+    fn fresh(&self, id: Uuid) -> Option<TokenRecord> {
+        let records = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        records
+            .get(&id)
+            .filter(|(_, read_at)| read_at.elapsed() < RECORD_TTL)
+            .map(|(record, _)| record.clone())
+    }
+
+    fn keep(&self, record: &TokenRecord) {
+        let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        if records.len() >= CACHE_CAPACITY {
+            records.clear();
+        }
+        records.insert(record.id, (record.clone(), Instant::now()));
+    }
+
+    /// The record of token `id`: from memory when read less than [`RECORD_TTL`] ago.
+    async fn record(&self, store: &Store, id: Uuid) -> Result<Option<TokenRecord>, StoreError> {
+        if let Some(record) = self.fresh(id) {
+            return Ok(Some(record));
+        }
+        let record = store.token(id).await?;
+        if let Some(record) = &record {
+            self.keep(record);
+        }
+        Ok(record)
+    }
+}
+
 /// Verifies a bearer token: signature (HS256 only — the token's own `alg` is never trusted),
-/// expiry, and the stored record (exists, same account, not revoked, same token text).
-pub async fn verify(store: &Store, keys: &Keys, token: &str) -> Result<Principal, AuthError> {
+/// expiry, and the stored record (exists, same account, not revoked, same token text), the last
+/// as of at most [`RECORD_TTL`] ago.
+pub async fn verify(
+    store: &Store,
+    cache: &TokenCache,
+    keys: &Keys,
+    token: &str,
+) -> Result<Principal, AuthError> {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_issuer(&[ISSUER]);
     validation.set_required_spec_claims(&["exp", "sub", "iss"]);
@@ -146,7 +206,7 @@ pub async fn verify(store: &Store, keys: &Keys, token: &str) -> Result<Principal
     else {
         return Err(refused("the bearer token is malformed or invalid"));
     };
-    let Some(record) = store.token(token_id).await? else {
+    let Some(record) = cache.record(store, token_id).await? else {
         return Err(refused("the bearer token is unknown to this server"));
     };
     if record.account_id != account_id || !bool::from(record.token_hash.ct_eq(&hash(token))) {

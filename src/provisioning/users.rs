@@ -46,8 +46,16 @@ fn unique_violation(user_name: &str) -> impl Fn(StoreError) -> Error + '_ {
     }
 }
 
+/// The columns of a user row derived from its document.
+struct UserColumns {
+    user_name: String,
+    external_id: Option<String>,
+    display_name: Option<String>,
+    active: bool,
+}
+
 /// Validates the rules on a user document beyond its schema, and derives the columns.
-fn prepare(doc: &mut Document) -> Result<(String, Option<String>, Option<String>, bool)> {
+fn prepare(doc: &mut Document) -> Result<UserColumns> {
     // Credentials are set by the user through the welcome e-mail; a password sent over SCIM is
     // accepted (some clients always send one) but never stored.
     doc.remove("password");
@@ -86,7 +94,12 @@ fn prepare(doc: &mut Document) -> Result<(String, Option<String>, Option<String>
         .get("displayName")
         .and_then(Value::as_str)
         .map(str::to_string);
-    Ok((user_name, external_id, display_name, active))
+    Ok(UserColumns {
+        user_name,
+        external_id,
+        display_name,
+        active,
+    })
 }
 
 /// Refuses a change of an immutable attribute (RFC 7643 §7: "immutable"); an immutable attribute
@@ -133,12 +146,7 @@ impl Provisioner {
         projection: &Projection,
         rt: &ResourceType,
     ) -> Result<Rendered> {
-        let wants_groups = self
-            .registry
-            .core_schema(rt)
-            .and_then(|s| s.attribute("groups"))
-            .is_some_and(|a| projection.wants(None, a));
-        let groups = if wants_groups {
+        let groups = if self.wants_groups(rt, projection) {
             Some(
                 tx.groups_of_users(ctx.principal.account_id, &[record.id])
                     .await?,
@@ -172,7 +180,40 @@ impl Provisioner {
         let mut doc = resource::normalize(&self.registry, rt, body)?;
         // A user created without `active` is active, and says so.
         doc.entry("active").or_insert(Value::Bool(true));
-        let (user_name, external_id, display_name, active) = prepare(&mut doc)?;
+        let columns = prepare(&mut doc)?;
+        // An automatically picked extension can lose a race with another server (or with an
+        // explicit number written since this server read the index): the unique index refuses
+        // it, and the whole write is tried again with the next free one.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.try_create_user(ctx, rt, doc.clone(), &columns).await {
+                Err(Error::Store(StoreError::Unique("users_extension_key"))) if attempts < 5 => {
+                    self.extensions.forget(ctx.principal.account_id).await;
+                }
+                Err(Error::Store(StoreError::Unique("users_extension_key"))) => {
+                    return Err(Error::Scim(ScimError::uniqueness(
+                        "that extension was just assigned to another user of this account; send \"auto\" (or nothing) to get the next free one",
+                    )));
+                }
+                Ok(rendered) => {
+                    return Ok(Rendered {
+                        resource: projection.apply(&self.registry, rt, rendered.resource),
+                        ..rendered
+                    });
+                }
+                Err(other) => return Err(other),
+            }
+        }
+    }
+
+    async fn try_create_user(
+        &self,
+        ctx: &Context,
+        rt: &ResourceType,
+        mut doc: Document,
+        columns: &UserColumns,
+    ) -> Result<Rendered> {
         let id = Uuid::now_v7();
         let mut tx = self.store.begin_write().await?;
         let settled = self
@@ -183,10 +224,10 @@ impl Provisioner {
         let record = UserRecord {
             id,
             account_id: ctx.principal.account_id,
-            user_name: user_name.clone(),
-            external_id,
-            display_name,
-            active,
+            user_name: columns.user_name.clone(),
+            external_id: columns.external_id.clone(),
+            display_name: columns.display_name.clone(),
+            active: columns.active,
             doc: Json(doc),
             created_at: now,
             last_modified: now,
@@ -195,16 +236,28 @@ impl Provisioner {
             extension: settled.extension,
             held_until: settled.held_until,
         };
-        tx.insert_user(&record)
-            .await
-            .map_err(unique_violation(&user_name))?;
+        tx.insert_user(&record).await.map_err(|e| match e {
+            StoreError::Unique("users_extension_key") => Error::Store(e),
+            other => unique_violation(&columns.user_name)(other),
+        })?;
         if let Some(plan) = &invitation {
             self.send_invitation(&mut tx, ctx, &record, plan, false)
                 .await?;
         }
-        let rendered = self
-            .render_user(&mut tx, ctx, &record, &Projection::default(), rt)
-            .await?;
+        // A new user belongs to no group and holds no device yet; licences only if asked for.
+        let licences = if settled.holds_licences {
+            tx.licences_of_users(ctx.principal.account_id, &[record.id])
+                .await?
+        } else {
+            Vec::new()
+        };
+        let mut full = render::user(&ctx.scim_base, &record, Some(&[]));
+        domain::add_user_extras(&mut full, &ctx.scim_base, &licences, &[]);
+        let rendered = Rendered {
+            resource: Projection::default().apply(&self.registry, rt, full),
+            version: record.version,
+            location: format!("{}/Users/{}", ctx.scim_base, record.id),
+        };
         audit::record(
             &mut tx,
             ctx,
@@ -216,10 +269,15 @@ impl Provisioner {
         )
         .await?;
         tx.commit().await?;
-        Ok(Rendered {
-            resource: projection.apply(&self.registry, rt, rendered.resource),
-            ..rendered
-        })
+        Ok(rendered)
+    }
+
+    /// Whether a response shaped by `projection` carries the user's `groups`.
+    fn wants_groups(&self, rt: &ResourceType, projection: &Projection) -> bool {
+        self.registry
+            .core_schema(rt)
+            .and_then(|s| s.attribute("groups"))
+            .is_some_and(|a| projection.wants(None, a))
     }
 
     pub async fn get_user(
@@ -230,16 +288,22 @@ impl Provisioner {
     ) -> Result<Rendered> {
         let rt = self.resource_type("User")?;
         let uuid = parse_id(id, "User")?;
-        let mut tx = self.store.begin_read().await?;
-        let record = tx
-            .user(ctx.principal.account_id, uuid, false)
+        let view = self
+            .store
+            .user_view(
+                ctx.principal.account_id,
+                uuid,
+                self.wants_groups(rt, projection),
+            )
             .await?
             .ok_or_else(|| ScimError::not_found(format!("User {id} not found")))?;
-        let rendered = self
-            .render_user(&mut tx, ctx, &record, projection, rt)
-            .await?;
-        tx.commit().await?;
-        Ok(rendered)
+        let mut full = render::user(&ctx.scim_base, &view.record, view.groups.as_deref());
+        domain::add_user_extras(&mut full, &ctx.scim_base, &view.licences, &view.devices);
+        Ok(Rendered {
+            resource: projection.apply(&self.registry, rt, full),
+            version: view.record.version,
+            location: format!("{}/Users/{}", ctx.scim_base, view.record.id),
+        })
     }
 
     pub async fn list_users(
@@ -255,11 +319,7 @@ impl Provisioner {
             .page::<UserRecord>(&mut tx, ctx, rt, query, sort)
             .await?;
         let records = page.rows;
-        let wants_groups = self
-            .registry
-            .core_schema(rt)
-            .and_then(|s| s.attribute("groups"))
-            .is_some_and(|a| projection.wants(None, a));
+        let wants_groups = self.wants_groups(rt, projection);
         let ids: Vec<Uuid> = records.iter().map(|r| r.id).collect();
         let groups = if wants_groups && !records.is_empty() {
             tx.groups_of_users(ctx.principal.account_id, &ids).await?
@@ -330,7 +390,12 @@ impl Provisioner {
         let before = self
             .render_user(&mut tx, ctx, &existing, &Projection::default(), rt)
             .await?;
-        let (_, external_id, display_name, active) = prepare(&mut doc)?;
+        let UserColumns {
+            external_id,
+            display_name,
+            active,
+            ..
+        } = prepare(&mut doc)?;
         let write = UserWrite::Replace {
             existing: &existing,
             body,
@@ -396,7 +461,12 @@ impl Provisioner {
         let before = self
             .render_user(&mut tx, ctx, &existing, &Projection::default(), rt)
             .await?;
-        let (_, external_id, display_name, active) = prepare(&mut doc)?;
+        let UserColumns {
+            external_id,
+            display_name,
+            active,
+            ..
+        } = prepare(&mut doc)?;
         let write = UserWrite::Patch {
             existing: &existing,
         };

@@ -181,7 +181,8 @@ impl Tx {
     // ---- extensions and voicemail
 
     /// The lowest number of `[first, last]` no user of the account holds.
-    pub async fn next_free_extension(
+    /// The highest extension of the account within `first..=last` (an index lookup).
+    pub async fn highest_extension(
         &mut self,
         account_id: Uuid,
         first: i64,
@@ -189,17 +190,31 @@ impl Tx {
     ) -> Result<Option<i64>, StoreError> {
         Ok(on_conn!(self, |conn| {
             sqlx::query_scalar::<_, Option<i64>>(
-                "SELECT MIN(c.n) FROM (
-                     SELECT CAST($2 AS BIGINT) AS n
-                     UNION ALL
-                     SELECT extension + 1 FROM users WHERE account_id = $1 AND extension >= $2 AND extension < $3
-                 ) c
-                 WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.account_id = $1 AND u.extension = c.n)",
+                "SELECT MAX(extension) FROM users WHERE account_id = $1 AND extension >= $2 AND extension <= $3",
             )
             .bind(account_id)
             .bind(first)
             .bind(last)
             .fetch_one(conn)
+            .await?
+        }))
+    }
+
+    /// The extensions of the account taken in `from..to` (an index range scan).
+    pub async fn extensions_taken(
+        &mut self,
+        account_id: Uuid,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        Ok(on_conn!(self, |conn| {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT extension FROM users WHERE account_id = $1 AND extension >= $2 AND extension < $3 ORDER BY extension",
+            )
+            .bind(account_id)
+            .bind(from)
+            .bind(to)
+            .fetch_all(conn)
             .await?
         }))
     }

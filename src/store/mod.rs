@@ -41,7 +41,7 @@ pub use groups::{GroupRecord, MemberRef};
 pub use invitations::{InvitationRecord, OutboxRecord, ProfileElsewhere, ProfileRecord};
 pub use list::{CursorKey, KeyValue, ListPage, ListRequest, Listed, PageStart};
 pub use tokens::TokenRecord;
-pub use users::{ListError, UserGroupRef, UserRecord};
+pub use users::{ListError, UserGroupRef, UserRecord, UserView};
 
 /// The default embedded database.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/switchboard.db";
@@ -154,9 +154,34 @@ pub enum Dialect {
 /// The database: a pool of either kind.
 #[derive(Debug, Clone)]
 pub enum Store {
-    Sqlite(SqlitePool),
+    Sqlite(SqlitePools),
     Postgres(PgPool),
 }
+
+/// SQLite lets one transaction write at a time. Rather than several connections taking turns at
+/// the file lock (each waiter sleeping in SQLite's busy handler, and each keeping a page cache of
+/// its own), writers queue for the one writer connection, and reads go to a few read-only
+/// connections that WAL lets run beside it. The busy timeout stays for other processes (the
+/// CLI, a second server) on the same file.
+#[derive(Debug, Clone)]
+pub struct SqlitePools {
+    writer: SqlitePool,
+    readers: SqlitePool,
+}
+
+impl SqlitePools {
+    /// The pool of the one writer connection (also fine for reads that must see its writes).
+    pub fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    pub fn readers(&self) -> &SqlitePool {
+        &self.readers
+    }
+}
+
+/// Read-only SQLite connections: reads are spread over them while the writer writes.
+const SQLITE_READERS: u32 = 4;
 
 /// One transaction; every request's writes and their audit events go through exactly one.
 pub enum Tx {
@@ -213,21 +238,32 @@ impl Store {
                 .foreign_keys(true)
                 // Substring filters on case-exact attributes must respect case; case-insensitive
                 // ones compare lower-cased values, so LIKE never needs to fold case itself.
-                .pragma("case_sensitive_like", "ON")
-                // 32 MiB of page cache per connection (SQLite's default is 2 MiB): the indexes
-                // of a large account's users and memberships stay in memory, so that a write
-                // into a big table costs what it costs in a small one.
-                .pragma("cache_size", "-32768");
+                .pragma("case_sensitive_like", "ON");
             if let Some(parent) = Path::new(options.get_filename()).parent()
                 && !parent.as_os_str().is_empty()
             {
                 std::fs::create_dir_all(parent)?;
             }
-            let pool = SqlitePoolOptions::new()
-                .max_connections(8)
-                .connect_with(options)
+            // The writer keeps 16 MiB of page cache (SQLite's default is 2 MiB), so that the
+            // indexes a write descends stay in memory however large the account grows; readers
+            // keep 4 MiB each and rely on the operating system's cache beyond it.
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options.clone().pragma("cache_size", "-16384"))
                 .await?;
-            Ok(Store::Sqlite(pool))
+            let readers = SqlitePoolOptions::new()
+                .max_connections(SQLITE_READERS)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(
+                    options
+                        .create_if_missing(false)
+                        .read_only(true)
+                        .pragma("cache_size", "-4096"),
+                )
+                .await?;
+            Ok(Store::Sqlite(SqlitePools { writer, readers }))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)
                 .map_err(|_| StoreError::UnsupportedUrl(url.to_string()))?;
@@ -245,7 +281,11 @@ impl Store {
     /// Applies the migrations of the dialect (embedded at build time).
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self {
-            Store::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+            Store::Sqlite(pools) => {
+                sqlx::migrate!("migrations/sqlite")
+                    .run(&pools.writer)
+                    .await?
+            }
             Store::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
         }
         Ok(())
@@ -263,7 +303,7 @@ impl Store {
     /// on PostgreSQL rows are locked with `FOR UPDATE` where read-modify-write needs it.
     pub async fn begin_write(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            Store::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Store::Sqlite(pools) => Tx::Sqlite(pools.writer.begin_with("BEGIN IMMEDIATE").await?),
             Store::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }
@@ -271,7 +311,7 @@ impl Store {
     /// Opens a read-only transaction: a consistent snapshot for a page and its total.
     pub async fn begin_read(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            Store::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            Store::Sqlite(pools) => Tx::Sqlite(pools.readers.begin().await?),
             Store::Postgres(pool) => Tx::Postgres(
                 pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     .await?,
@@ -282,8 +322,8 @@ impl Store {
     /// `SELECT 1`: readiness.
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {
-            Store::Sqlite(pool) => {
-                sqlx::query("SELECT 1").execute(pool).await?;
+            Store::Sqlite(pools) => {
+                sqlx::query("SELECT 1").execute(&pools.readers).await?;
             }
             Store::Postgres(pool) => {
                 sqlx::query("SELECT 1").execute(pool).await?;
@@ -294,7 +334,10 @@ impl Store {
 
     pub async fn close(&self) {
         match self {
-            Store::Sqlite(pool) => pool.close().await,
+            Store::Sqlite(pools) => {
+                pools.readers.close().await;
+                pools.writer.close().await;
+            }
             Store::Postgres(pool) => pool.close().await,
         }
     }

@@ -23,10 +23,10 @@ impl super::Store {
     pub async fn token(&self, id: Uuid) -> Result<Option<TokenRecord>, StoreError> {
         let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM api_tokens WHERE id = $1"));
         Ok(match self {
-            super::Store::Sqlite(pool) => {
+            super::Store::Sqlite(pools) => {
                 sqlx::query_as::<_, TokenRecord>(sql)
                     .bind(id)
-                    .fetch_optional(pool)
+                    .fetch_optional(pools.readers())
                     .await?
             }
             super::Store::Postgres(pool) => {

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::filter_sql::{SortKey, Table};
 use super::list::{KeyValue, Listed};
-use super::{StoreError, Tx, on_conn};
+use super::{Device, LicenceRow, StoreError, Tx, on_conn};
 use crate::scim::error::ScimError;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -242,6 +242,187 @@ impl Tx {
             }
             query.fetch_all(conn).await?
         }))
+    }
+}
+
+/// A user with everything its SCIM representation shows besides the row: licences, devices and
+/// (when the response carries them) groups.
+#[derive(Debug, Clone)]
+pub struct UserView {
+    pub record: UserRecord,
+    pub licences: Vec<LicenceRow>,
+    pub devices: Vec<Device>,
+    pub groups: Option<Vec<UserGroupRef>>,
+}
+
+/// A licence as the view's JSON carries it: product id, code, state, sources, features, since.
+type LicenceJson = (String, String, String, Vec<String>, Vec<String>, i64);
+/// A device as the view's JSON carries it: id, MAC, model, display, created.
+type DeviceJson = (String, String, Option<String>, Option<String>, i64);
+
+#[derive(sqlx::FromRow)]
+struct UserViewRow {
+    #[sqlx(flatten)]
+    record: UserRecord,
+    licences: Json<Vec<LicenceJson>>,
+    devices: Json<Vec<DeviceJson>>,
+    groups: Option<Json<Vec<(String, String, i64)>>>,
+}
+
+/// Ids inside JSON: hyphenated text on PostgreSQL, 32 hex digits (`hex(blob)`) on SQLite.
+fn json_id(text: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(text).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
+}
+
+impl UserViewRow {
+    fn into_view(self) -> Result<UserView, StoreError> {
+        let user_id = self.record.id;
+        let account_id = self.record.account_id;
+        let licences = self
+            .licences
+            .0
+            .into_iter()
+            .map(|(product, code, state, sources, features, since)| {
+                Ok(LicenceRow {
+                    user_id,
+                    product_id: json_id(&product)?,
+                    code,
+                    state,
+                    sources: Json(sources),
+                    features: Json(features),
+                    since,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let devices = self
+            .devices
+            .0
+            .into_iter()
+            .map(|(id, mac, model, display, created_at)| {
+                Ok(Device {
+                    id: json_id(&id)?,
+                    account_id,
+                    mac,
+                    model,
+                    display,
+                    user_id: Some(user_id),
+                    created_at,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let groups = self
+            .groups
+            .map(|groups| {
+                groups
+                    .0
+                    .into_iter()
+                    .map(|(group, display_name, direct)| {
+                        Ok(UserGroupRef {
+                            user_id,
+                            group_id: json_id(&group)?,
+                            display_name,
+                            direct,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()
+            })
+            .transpose()?;
+        Ok(UserView {
+            record: self.record,
+            licences,
+            devices,
+            groups,
+        })
+    }
+}
+
+/// One statement for a user's whole representation: the row, and its licences, devices and
+/// (optionally) direct and inherited groups aggregated as JSON arrays. `$1` account, `$2` user.
+fn user_view_sql(dialect: super::Dialect, with_groups: bool) -> String {
+    use super::Dialect::{Postgres, Sqlite};
+    let (agg, empty, id, array, raw) = match dialect {
+        Sqlite => (
+            "json_group_array",
+            "'[]'",
+            "lower(hex({}))",
+            "json_array",
+            "json({})",
+        ),
+        Postgres => (
+            "json_agg",
+            "'[]'::json",
+            "{}::text",
+            "json_build_array",
+            "{}",
+        ),
+    };
+    let id = |column: &str| id.replace("{}", column);
+    let raw = |column: &str| raw.replace("{}", column);
+    let licences = format!(
+        "(SELECT COALESCE({agg}({array}({}, p.code, l.state, {}, {}, l.since) ORDER BY p.code), {empty})
+          FROM user_licences l JOIN products p ON p.id = l.product_id
+          WHERE l.account_id = r.account_id AND l.user_id = r.id)",
+        id("l.product_id"),
+        raw("l.sources"),
+        raw("l.features"),
+    );
+    let devices = format!(
+        "(SELECT COALESCE({agg}({array}({}, d.mac, d.model, d.display, d.created_at) ORDER BY d.mac), {empty})
+          FROM devices d WHERE d.account_id = r.account_id AND d.user_id = r.id)",
+        id("d.id"),
+    );
+    // Direct memberships, then the groups those groups belong to, transitively (RFC 7643
+    // §4.1.2); as in `groups_of_users`.
+    let groups = if with_groups {
+        format!(
+            "(WITH RECURSIVE memberships(group_id, direct, depth) AS (
+                 SELECT m.group_id, 1, 0 FROM group_members m WHERE m.account_id = $1 AND m.member_id = $2
+                 UNION
+                 SELECT m.group_id, 0, p.depth + 1 FROM group_members m
+                 JOIN memberships p ON m.member_id = p.group_id
+                 WHERE m.account_id = $1 AND p.depth < 32
+             )
+             SELECT COALESCE({agg}({array}({}, g.display_name, x.direct) ORDER BY g.display_name_lower, g.id), {empty})
+             FROM (SELECT group_id, CAST(MAX(direct) AS BIGINT) AS direct FROM memberships GROUP BY group_id) x
+             JOIN groups g ON g.id = x.group_id)",
+            id("g.id"),
+        )
+    } else {
+        "NULL".to_string()
+    };
+    format!(
+        "SELECT {COLUMNS}, {licences} AS licences, {devices} AS devices, {groups} AS groups
+         FROM users r WHERE r.account_id = $1 AND r.id = $2"
+    )
+}
+
+impl super::Store {
+    /// A user and what its representation shows, in one statement and outside any transaction
+    /// (one statement reads one snapshot).
+    pub async fn user_view(
+        &self,
+        account_id: Uuid,
+        id: Uuid,
+        with_groups: bool,
+    ) -> Result<Option<UserView>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(user_view_sql(self.dialect(), with_groups));
+        let row = match self {
+            super::Store::Sqlite(pools) => {
+                sqlx::query_as::<_, UserViewRow>(sql)
+                    .bind(account_id)
+                    .bind(id)
+                    .fetch_optional(pools.readers())
+                    .await?
+            }
+            super::Store::Postgres(pool) => {
+                sqlx::query_as::<_, UserViewRow>(sql)
+                    .bind(account_id)
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await?
+            }
+        };
+        row.map(UserViewRow::into_view).transpose()
     }
 }
 

@@ -808,7 +808,8 @@ async fn an_expired_link_is_gone_and_changes_nothing(backend: Backend) {
     let token = token_of(&smtpd.wait_for(1).await[0]);
     // Seven days later.
     match &app.store {
-        switchboard::store::Store::Sqlite(pool) => {
+        switchboard::store::Store::Sqlite(pools) => {
+            let pool = pools.writer();
             sqlx::query("UPDATE invitations SET expires_at = 1")
                 .execute(pool)
                 .await
@@ -863,7 +864,8 @@ async fn housekeeping_expires_links_and_audits_it(backend: Backend) {
     let created = app.post("/Users", &user_body("ix@example.com")).await;
     let id = created.body["id"].as_str().unwrap().to_string();
     match &app.store {
-        switchboard::store::Store::Sqlite(pool) => {
+        switchboard::store::Store::Sqlite(pools) => {
+            let pool = pools.writer();
             sqlx::query("UPDATE invitations SET expires_at = 1")
                 .execute(pool)
                 .await

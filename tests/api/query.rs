@@ -170,7 +170,8 @@ async fn bad_cursors_are_refused(app: TestApp) {
 /// Fills the account with enough rows that the planners choose as they would in production.
 async fn seed(store: &Store, users: usize) {
     match store {
-        Store::Sqlite(pool) => {
+        Store::Sqlite(pools) => {
+            let pool = pools.writer();
             let sql = sqlx::AssertSqlSafe(format!(
                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {users})
                  INSERT INTO users (id, account_id, user_name, user_name_lower, external_id, display_name, active, doc, created_at, last_modified, version)
