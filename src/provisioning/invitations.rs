@@ -571,6 +571,9 @@ impl Provisioner {
 
     /// Marks pending invitations past their expiry as expired, each with an audit event.
     pub async fn expire_invitations(&self) -> Result<usize> {
+        if !self.store.invitations_expired(now_micros()).await? {
+            return Ok(0);
+        }
         let mut tx = self.store.begin_write().await?;
         let expired = tx.expire_invitations(now_micros()).await?;
         for invitation in &expired {

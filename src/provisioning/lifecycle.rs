@@ -220,6 +220,9 @@ impl Provisioner {
 
     /// Purges soft-deleted users past their window; run periodically by the server.
     pub async fn purge_deleted_users(&self) -> Result<u64> {
+        if !self.store.deleted_users_to_purge(now_micros()).await? {
+            return Ok(0);
+        }
         let mut tx = self.store.begin_write().await?;
         let purged = tx.purge_deleted_users(now_micros()).await?;
         tx.commit().await?;

@@ -64,6 +64,55 @@ pub struct ProfileElsewhere {
 const INVITATION_COLUMNS: &str = "id, account_id, user_id, kind, token_hash, status, from_account_id, from_user_id, created_at, expires_at, acted_at";
 const OUTBOX_COLUMNS: &str = "id, account_id, invitation_id, message_id, recipient, subject, text_body, html_body, status, attempts, next_attempt_at, claimed_until, last_error, created_at, sent_at";
 
+impl super::Store {
+    /// Whether a mail is due and unclaimed at `now`: a read, so that an idle worker never opens
+    /// a write transaction.
+    pub async fn outbox_due(&self, now: i64) -> Result<bool, StoreError> {
+        self.exists_at(
+            "SELECT EXISTS (SELECT 1 FROM outbox
+             WHERE status = 'pending' AND next_attempt_at <= $1 AND (claimed_until IS NULL OR claimed_until <= $1))",
+            now,
+        )
+        .await
+    }
+
+    /// Whether a pending invitation has expired by `now` (housekeeping reads before it writes).
+    pub async fn invitations_expired(&self, now: i64) -> Result<bool, StoreError> {
+        self.exists_at(
+            "SELECT EXISTS (SELECT 1 FROM invitations WHERE status = 'pending' AND expires_at <= $1)",
+            now,
+        )
+        .await
+    }
+
+    /// Whether a soft-deleted user is past its restore window at `now`.
+    pub async fn deleted_users_to_purge(&self, now: i64) -> Result<bool, StoreError> {
+        self.exists_at(
+            "SELECT EXISTS (SELECT 1 FROM deleted_users WHERE purge_after <= $1)",
+            now,
+        )
+        .await
+    }
+
+    /// Runs a `SELECT EXISTS (…)` taking the instant `$1`, on a reading connection.
+    async fn exists_at(&self, sql: &'static str, now: i64) -> Result<bool, StoreError> {
+        Ok(match self {
+            super::Store::Sqlite(pools) => {
+                sqlx::query_scalar::<_, bool>(sql)
+                    .bind(now)
+                    .fetch_one(pools.readers())
+                    .await?
+            }
+            super::Store::Postgres(pool) => {
+                sqlx::query_scalar::<_, bool>(sql)
+                    .bind(now)
+                    .fetch_one(pool)
+                    .await?
+            }
+        })
+    }
+}
+
 impl Tx {
     pub async fn insert_invitation(&mut self, i: &InvitationRecord) -> Result<(), StoreError> {
         on_conn!(self, |conn| {
@@ -228,7 +277,10 @@ impl Tx {
         Ok(())
     }
 
-    /// Claims up to `limit` due mails for `lease` microseconds.
+    /// Claims up to `limit` due mails for `lease` microseconds (see [`Store::outbox_due`] for
+    /// the condition).
+    ///
+    /// [`Store::outbox_due`]: super::Store::outbox_due
     pub async fn claim_outbox(
         &mut self,
         now: i64,
