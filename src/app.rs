@@ -117,6 +117,9 @@ async fn purge_periodically(provisioner: crate::provisioning::Provisioner) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
         every.tick().await;
+        if let Err(e) = provisioner.store.refresh_statistics().await {
+            tracing::warn!(error = %e, "refreshing the query planner's statistics failed; will retry");
+        }
         match provisioner.purge_deleted_users().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(

@@ -1500,12 +1500,22 @@ impl super::Provisioner {
                 .is_some_and(|a| projection.wants(Some(GROUP_EXTENSION), a))
         };
         let mut computed = Map::new();
-        if wants("memberCount") {
-            let count = tx.count_direct_members(account_id, group.id).await?;
-            computed.insert("memberCount".into(), json!(count));
+        let direct = if wants("memberCount") || wants("effectiveMemberCount") {
+            Some(tx.direct_member_counts(group.id).await?)
+        } else {
+            None
+        };
+        if let Some(direct) = direct.filter(|_| wants("memberCount")) {
+            computed.insert("memberCount".into(), json!(direct.users + direct.groups));
         }
-        if wants("effectiveMemberCount") {
-            let count = tx.count_users_below_group(account_id, group.id).await?;
+        if let Some(direct) = direct.filter(|_| wants("effectiveMemberCount")) {
+            // Without nested groups, the effective members are the user members; with them, the
+            // nesting is walked (a user in two member groups counts once).
+            let count = if direct.groups == 0 {
+                direct.users
+            } else {
+                tx.count_users_below_group(account_id, group.id).await?
+            };
             computed.insert("effectiveMemberCount".into(), json!(count));
         }
         if wants("licenseErrors") {

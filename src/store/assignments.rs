@@ -21,6 +21,13 @@ pub struct LicenceRow {
     pub since: i64,
 }
 
+/// How many direct members of each kind a group has.
+#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+pub struct DirectMembers {
+    pub users: i64,
+    pub groups: i64,
+}
+
 /// A soft-deleted user.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DeletedUser {
@@ -417,17 +424,35 @@ impl Tx {
         }))
     }
 
-    /// Direct members of a group.
-    pub async fn count_direct_members(
+    /// How many users (or groups) the account has: the count the triggers of migration 0004
+    /// keep, not a scan.
+    pub async fn resource_count(
         &mut self,
         account_id: Uuid,
-        group_id: Uuid,
+        resource_type: &str,
     ) -> Result<i64, StoreError> {
         Ok(on_conn!(self, |conn| {
             sqlx::query_scalar::<_, i64>(
-                "SELECT COUNT(*) FROM group_members WHERE account_id = $1 AND group_id = $2",
+                "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM resource_counts WHERE account_id = $1 AND resource_type = $2",
             )
             .bind(account_id)
+            .bind(resource_type)
+            .fetch_one(conn)
+            .await?
+        }))
+    }
+
+    /// The direct members of a group, users and groups apart, as the triggers of migration 0004
+    /// count them.
+    pub async fn direct_member_counts(
+        &mut self,
+        group_id: Uuid,
+    ) -> Result<DirectMembers, StoreError> {
+        Ok(on_conn!(self, |conn| {
+            sqlx::query_as::<_, DirectMembers>(
+                "SELECT CAST(COALESCE(SUM(users), 0) AS BIGINT) AS users, CAST(COALESCE(SUM(groups), 0) AS BIGINT) AS groups
+                 FROM group_member_counts WHERE group_id = $1",
+            )
             .bind(group_id)
             .fetch_one(conn)
             .await?

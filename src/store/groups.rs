@@ -35,6 +35,7 @@ pub struct MemberRef {
 
 impl Listed for GroupRecord {
     const TABLE: Table = Table::Groups;
+    const RESOURCE_TYPE: &'static str = "Group";
     const FROM: &'static str = "groups";
     const COLUMNS: &'static str = COLUMNS;
 

@@ -61,6 +61,8 @@ pub trait Listed:
     for<'r> sqlx::FromRow<'r, SqliteRow> + for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin + 'static
 {
     const TABLE: Table;
+    /// The resource type, as `resource_counts` keeps the account's count of it.
+    const RESOURCE_TYPE: &'static str;
     const FROM: &'static str;
     const COLUMNS: &'static str;
     fn id(&self) -> Uuid;
@@ -131,12 +133,27 @@ fn plan<R: Listed>(
     };
     // One row more than the page, to know whether another page follows.
     let fetch = u64::from(request.limit) + 1;
-    let page_sql = format!(
-        "SELECT {} FROM {} r WHERE r.account_id = $1 AND {condition}{after} ORDER BY {} LIMIT {fetch} OFFSET {offset}",
-        R::COLUMNS,
-        R::FROM,
-        ordering.sql
-    );
+    let page_sql = if offset == 0 {
+        format!(
+            "SELECT {} FROM {} r WHERE r.account_id = $1 AND {condition}{after} ORDER BY {} LIMIT {fetch}",
+            R::COLUMNS,
+            R::FROM,
+            ordering.sql
+        )
+    } else {
+        // Skipping rows costs what each skipped row costs: skip ids on the index of the order
+        // (covering, for the default order), then read the page's rows alone.
+        format!(
+            "SELECT {} FROM {from} r JOIN (
+                 SELECT r.id AS page_id FROM {from} r WHERE r.account_id = $1 AND {condition}
+                 ORDER BY {order} LIMIT {fetch} OFFSET {offset}
+             ) page ON r.id = page.page_id
+             WHERE r.account_id = $1 ORDER BY {order}",
+            R::COLUMNS,
+            from = R::FROM,
+            order = ordering.sql
+        )
+    };
     Ok(Plan {
         count_sql,
         page_sql,
@@ -158,6 +175,10 @@ impl Tx {
         let plan = plan::<R>(self.dialect(), registry, rt, request)?;
         let total = match request.known_total {
             Some(total) => total,
+            // Everything of the account: the count kept by the triggers of migration 0004.
+            None if request.filter.is_none() => {
+                self.resource_count(account_id, R::RESOURCE_TYPE).await?
+            }
             None => {
                 // The count must not see the cursor's condition: it counts every match.
                 let key_binds = match (&request.start, plan.ordering.key) {

@@ -30,7 +30,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
 
 pub use accounts::{Account, SIGNING_KEY_ID};
-pub use assignments::{DeletedUser, LicenceRow};
+pub use assignments::{DeletedUser, DirectMembers, LicenceRow};
 pub use audit::{AuditEvent, AuditQuery, AuditRecord};
 pub use catalog::{
     AccountPolicy, Bundle, CustomRole, Device, EmailTemplate, EmergencyLocation, PhoneNumber,
@@ -161,8 +161,8 @@ pub enum Store {
 /// SQLite lets one transaction write at a time. Rather than several connections taking turns at
 /// the file lock (each waiter sleeping in SQLite's busy handler, and each keeping a page cache of
 /// its own), writers queue for the one writer connection, and reads go to a few read-only
-/// connections that WAL lets run beside it. The busy timeout stays for other processes (the
-/// CLI, a second server) on the same file.
+/// connections that WAL lets run beside it (only read transactions are opened on them). The busy
+/// timeout stays for other processes (the CLI, a second server) on the same file.
 #[derive(Debug, Clone)]
 pub struct SqlitePools {
     writer: SqlitePool,
@@ -180,7 +180,7 @@ impl SqlitePools {
     }
 }
 
-/// Read-only SQLite connections: reads are spread over them while the writer writes.
+/// Reading SQLite connections: reads are spread over them while the writer writes.
 const SQLITE_READERS: u32 = 4;
 
 /// One transaction; every request's writes and their audit events go through exactly one.
@@ -259,7 +259,6 @@ impl Store {
                 .connect_with(
                     options
                         .create_if_missing(false)
-                        .read_only(true)
                         .pragma("cache_size", "-4096"),
                 )
                 .await?;
@@ -317,6 +316,29 @@ impl Store {
                     .await?,
             ),
         })
+    }
+
+    /// Keeps the query planner's statistics current: on SQLite, `PRAGMA optimize` on the writer
+    /// (it analyses only the tables that changed enough, and writes nothing otherwise), then
+    /// every reading connection reloads them (SQLite loads statistics once per connection, so a
+    /// reader would otherwise plan a 100,000-user account as it planned an empty one). On
+    /// PostgreSQL, autovacuum's `ANALYZE` does this.
+    pub async fn refresh_statistics(&self) -> Result<(), StoreError> {
+        if let Store::Sqlite(pools) = self {
+            sqlx::query("PRAGMA optimize")
+                .execute(&pools.writer)
+                .await?;
+            let mut readers = Vec::with_capacity(SQLITE_READERS as usize);
+            for _ in 0..SQLITE_READERS {
+                readers.push(pools.readers.acquire().await?);
+            }
+            for reader in &mut readers {
+                sqlx::query("ANALYZE sqlite_schema")
+                    .execute(&mut **reader)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// `SELECT 1`: readiness.

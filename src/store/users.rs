@@ -43,6 +43,7 @@ pub struct UserGroupRef {
 
 impl Listed for UserRecord {
     const TABLE: Table = Table::Users;
+    const RESOURCE_TYPE: &'static str = "User";
     const FROM: &'static str = "users";
     const COLUMNS: &'static str = COLUMNS;
 
