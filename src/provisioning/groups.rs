@@ -398,7 +398,7 @@ impl Provisioner {
     ) -> Result<Rendered> {
         let rt = self.resource_type("Group")?;
         let uuid = parse_id(id, "Group")?;
-        let mut tx = self.store.begin_read().await?;
+        let mut tx = self.store.read().await?;
         let record = tx
             .group(ctx.principal.account_id, uuid, false)
             .await?
@@ -418,7 +418,7 @@ impl Provisioner {
         projection: &Projection,
     ) -> Result<ListPage> {
         let rt = self.resource_type("Group")?;
-        let mut tx = self.store.begin_read().await?;
+        let mut tx = self.store.read().await?;
         let (page, next_cursor) = self
             .page::<GroupRecord>(&mut tx, ctx, rt, query, sort)
             .await?;

@@ -21,7 +21,7 @@ use crate::scim::patch;
 use crate::scim::projection::Projection;
 use crate::scim::resource::{self, Document, check_text, same_value};
 use crate::scim::schema::{Mutability, Registry, ResourceType};
-use crate::store::{SortSpec, StoreError, Tx, UserRecord, now_micros};
+use crate::store::{SortSpec, StoreError, Tx, UserRecord, UserViewRow, now_micros};
 
 /// Longest accepted `userName`, in characters.
 pub const MAX_USER_NAME: usize = 128;
@@ -314,45 +314,39 @@ impl Provisioner {
         projection: &Projection,
     ) -> Result<ListPage> {
         let rt = self.resource_type("User")?;
-        let mut tx = self.store.begin_read().await?;
+        // The count, the page (with each user's licences and devices) and the page's groups:
+        // no common snapshot needed, so no transaction.
+        let mut tx = self.store.read().await?;
         let (page, next_cursor) = self
-            .page::<UserRecord>(&mut tx, ctx, rt, query, sort)
+            .page::<UserViewRow>(&mut tx, ctx, rt, query, sort)
             .await?;
-        let records = page.rows;
+        let views = page
+            .rows
+            .into_iter()
+            .map(UserViewRow::into_view)
+            .collect::<Result<Vec<_>, _>>()?;
         let wants_groups = self.wants_groups(rt, projection);
-        let ids: Vec<Uuid> = records.iter().map(|r| r.id).collect();
-        let groups = if wants_groups && !records.is_empty() {
+        let groups = if wants_groups && !views.is_empty() {
+            let ids: Vec<Uuid> = views.iter().map(|v| v.record.id).collect();
             tx.groups_of_users(ctx.principal.account_id, &ids).await?
         } else {
             Vec::new()
         };
-        let licences = tx.licences_of_users(ctx.principal.account_id, &ids).await?;
-        let devices = tx.devices_of_users(ctx.principal.account_id, &ids).await?;
         tx.commit().await?;
-        let resources = records
+        let resources = views
             .iter()
-            .map(|record| {
+            .map(|view| {
                 let mine: Vec<_> = groups
                     .iter()
-                    .filter(|g| g.user_id == record.id)
+                    .filter(|g| g.user_id == view.record.id)
                     .cloned()
                     .collect();
                 let mut full = render::user(
                     &ctx.scim_base,
-                    record,
+                    &view.record,
                     wants_groups.then_some(mine.as_slice()),
                 );
-                let my_licences: Vec<_> = licences
-                    .iter()
-                    .filter(|l| l.user_id == record.id)
-                    .cloned()
-                    .collect();
-                let my_devices: Vec<_> = devices
-                    .iter()
-                    .filter(|d| d.user_id == Some(record.id))
-                    .cloned()
-                    .collect();
-                domain::add_user_extras(&mut full, &ctx.scim_base, &my_licences, &my_devices);
+                domain::add_user_extras(&mut full, &ctx.scim_base, &view.licences, &view.devices);
                 Value::Object(projection.apply(&self.registry, rt, full))
             })
             .collect();

@@ -65,6 +65,10 @@ pub trait Listed:
     const RESOURCE_TYPE: &'static str;
     const FROM: &'static str;
     const COLUMNS: &'static str;
+    /// What a page selects: the row's columns, and whatever else the type reads with them.
+    fn select_list(_dialect: Dialect) -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed(Self::COLUMNS)
+    }
     fn id(&self) -> Uuid;
     fn key(&self, key: SortKey) -> KeyValue;
 }
@@ -136,7 +140,7 @@ fn plan<R: Listed>(
     let page_sql = if offset == 0 {
         format!(
             "SELECT {} FROM {} r WHERE r.account_id = $1 AND {condition}{after} ORDER BY {} LIMIT {fetch}",
-            R::COLUMNS,
+            R::select_list(dialect),
             R::FROM,
             ordering.sql
         )
@@ -149,7 +153,7 @@ fn plan<R: Listed>(
                  ORDER BY {order} LIMIT {fetch} OFFSET {offset}
              ) page ON r.id = page.page_id
              WHERE r.account_id = $1 ORDER BY {order}",
-            R::COLUMNS,
+            R::select_list(dialect),
             from = R::FROM,
             order = ordering.sql
         )

@@ -41,7 +41,7 @@ pub use groups::{GroupRecord, MemberRef};
 pub use invitations::{InvitationRecord, OutboxRecord, ProfileElsewhere, ProfileRecord};
 pub use list::{CursorKey, KeyValue, ListPage, ListRequest, Listed, PageStart};
 pub use tokens::TokenRecord;
-pub use users::{ListError, UserGroupRef, UserRecord, UserView};
+pub use users::{ListError, UserGroupRef, UserRecord, UserView, UserViewRow};
 
 /// The default embedded database.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/switchboard.db";
@@ -184,9 +184,47 @@ impl SqlitePools {
 const SQLITE_READERS: u32 = 4;
 
 /// One transaction; every request's writes and their audit events go through exactly one.
+/// A read of one or two statements that need no common snapshot may run on a plain
+/// connection instead ([`Store::read`]): no `BEGIN` and `COMMIT` round trips.
 pub enum Tx {
-    Sqlite(sqlx::Transaction<'static, Sqlite>),
-    Postgres(sqlx::Transaction<'static, Postgres>),
+    Sqlite(Conn<Sqlite>),
+    Postgres(Conn<Postgres>),
+}
+
+/// A connection in a transaction, or a plain one in autocommit (each statement its own
+/// snapshot). Either derefs to the driver's connection.
+pub enum Conn<DB: sqlx::Database> {
+    Transaction(sqlx::Transaction<'static, DB>),
+    Plain(sqlx::pool::PoolConnection<DB>),
+}
+
+impl<DB: sqlx::Database> std::ops::Deref for Conn<DB> {
+    type Target = DB::Connection;
+
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Conn::Transaction(tx) => tx,
+            Conn::Plain(conn) => conn,
+        }
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::DerefMut for Conn<DB> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match self {
+            Conn::Transaction(tx) => tx,
+            Conn::Plain(conn) => conn,
+        }
+    }
+}
+
+impl<DB: sqlx::Database> Conn<DB> {
+    async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Conn::Transaction(tx) => tx.commit().await,
+            Conn::Plain(_) => Ok(()),
+        }
+    }
 }
 
 /// Runs `$body` with `$conn` bound to the transaction's connection, whichever the dialect.
@@ -302,19 +340,30 @@ impl Store {
     /// on PostgreSQL rows are locked with `FOR UPDATE` where read-modify-write needs it.
     pub async fn begin_write(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            Store::Sqlite(pools) => Tx::Sqlite(pools.writer.begin_with("BEGIN IMMEDIATE").await?),
-            Store::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Store::Sqlite(pools) => Tx::Sqlite(Conn::Transaction(
+                pools.writer.begin_with("BEGIN IMMEDIATE").await?,
+            )),
+            Store::Postgres(pool) => Tx::Postgres(Conn::Transaction(pool.begin().await?)),
         })
     }
 
     /// Opens a read-only transaction: a consistent snapshot for a page and its total.
     pub async fn begin_read(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            Store::Sqlite(pools) => Tx::Sqlite(pools.readers.begin().await?),
-            Store::Postgres(pool) => Tx::Postgres(
+            Store::Sqlite(pools) => Tx::Sqlite(Conn::Transaction(pools.readers.begin().await?)),
+            Store::Postgres(pool) => Tx::Postgres(Conn::Transaction(
                 pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     .await?,
-            ),
+            )),
+        })
+    }
+
+    /// A reading connection without a transaction: for reads whose statements need no common
+    /// snapshot (each statement still reads a consistent one). Never write through it.
+    pub async fn read(&self) -> Result<Tx, StoreError> {
+        Ok(match self {
+            Store::Sqlite(pools) => Tx::Sqlite(Conn::Plain(pools.readers.acquire().await?)),
+            Store::Postgres(pool) => Tx::Postgres(Conn::Plain(pool.acquire().await?)),
         })
     }
 

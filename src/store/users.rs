@@ -261,8 +261,10 @@ type LicenceJson = (String, String, String, Vec<String>, Vec<String>, i64);
 /// A device as the view's JSON carries it: id, MAC, model, display, created.
 type DeviceJson = (String, String, Option<String>, Option<String>, i64);
 
+/// A user row with its licences, devices and groups as JSON, as the view queries read it; see
+/// [`UserViewRow::into_view`].
 #[derive(sqlx::FromRow)]
-struct UserViewRow {
+pub struct UserViewRow {
     #[sqlx(flatten)]
     record: UserRecord,
     licences: Json<Vec<LicenceJson>>,
@@ -276,7 +278,7 @@ fn json_id(text: &str) -> Result<Uuid, StoreError> {
 }
 
 impl UserViewRow {
-    fn into_view(self) -> Result<UserView, StoreError> {
+    pub fn into_view(self) -> Result<UserView, StoreError> {
         let user_id = self.record.id;
         let account_id = self.record.account_id;
         let licences = self
@@ -337,9 +339,9 @@ impl UserViewRow {
     }
 }
 
-/// One statement for a user's whole representation: the row, and its licences, devices and
-/// (optionally) direct and inherited groups aggregated as JSON arrays. `$1` account, `$2` user.
-fn user_view_sql(dialect: super::Dialect, with_groups: bool) -> String {
+/// The row's columns with its licences and devices, and (optionally) its direct and inherited
+/// groups, aggregated as JSON arrays; for a page, or with `$2` the one user of a GET.
+fn user_view_columns(dialect: super::Dialect, groups_of: Option<&str>) -> String {
     use super::Dialect::{Postgres, Sqlite};
     let (agg, empty, id, array, raw) = match dialect {
         Sqlite => (
@@ -373,11 +375,12 @@ fn user_view_sql(dialect: super::Dialect, with_groups: bool) -> String {
         id("d.id"),
     );
     // Direct memberships, then the groups those groups belong to, transitively (RFC 7643
-    // §4.1.2); as in `groups_of_users`.
-    let groups = if with_groups {
-        format!(
+    // §4.1.2); as in `groups_of_users`. The user is a bound parameter, not `r.id`: a recursive
+    // query cannot be correlated with the outer row.
+    let groups = match groups_of {
+        Some(user) => format!(
             "(WITH RECURSIVE memberships(group_id, direct, depth) AS (
-                 SELECT m.group_id, 1, 0 FROM group_members m WHERE m.account_id = $1 AND m.member_id = $2
+                 SELECT m.group_id, 1, 0 FROM group_members m WHERE m.account_id = $1 AND m.member_id = {user}
                  UNION
                  SELECT m.group_id, 0, p.depth + 1 FROM group_members m
                  JOIN memberships p ON m.member_id = p.group_id
@@ -387,14 +390,37 @@ fn user_view_sql(dialect: super::Dialect, with_groups: bool) -> String {
              FROM (SELECT group_id, CAST(MAX(direct) AS BIGINT) AS direct FROM memberships GROUP BY group_id) x
              JOIN groups g ON g.id = x.group_id)",
             id("g.id"),
-        )
-    } else {
-        "NULL".to_string()
+        ),
+        None => "NULL".to_string(),
     };
-    format!(
-        "SELECT {COLUMNS}, {licences} AS licences, {devices} AS devices, {groups} AS groups
-         FROM users r WHERE r.account_id = $1 AND r.id = $2"
-    )
+    format!("{COLUMNS}, {licences} AS licences, {devices} AS devices, {groups} AS groups")
+}
+
+/// One statement for a user's whole representation. `$1` account, `$2` user.
+fn user_view_sql(dialect: super::Dialect, with_groups: bool) -> String {
+    let columns = user_view_columns(dialect, with_groups.then_some("$2"));
+    format!("SELECT {columns} FROM users r WHERE r.account_id = $1 AND r.id = $2")
+}
+
+/// A page of users reads their licences and devices with them (groups, when wanted, come from
+/// one query for the whole page: [`Tx::groups_of_users`]).
+impl Listed for UserViewRow {
+    const TABLE: Table = Table::Users;
+    const RESOURCE_TYPE: &'static str = "User";
+    const FROM: &'static str = "users";
+    const COLUMNS: &'static str = COLUMNS;
+
+    fn select_list(dialect: super::Dialect) -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Owned(user_view_columns(dialect, None))
+    }
+
+    fn id(&self) -> Uuid {
+        self.record.id
+    }
+
+    fn key(&self, key: SortKey) -> KeyValue {
+        self.record.key(key)
+    }
 }
 
 impl super::Store {
