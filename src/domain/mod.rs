@@ -8,12 +8,154 @@
 //!
 //! - [`ids`]: one `Uuid` newtype per table id, so that a `UserId` cannot be passed as a
 //!   `GroupId`; stored as the `Uuid` is (BLOB on SQLite, `uuid` on PostgreSQL).
+//! - [`status`]: the closed sets of strings the tables' `CHECK` constraints and the documents
+//!   store, decoded strictly: an unknown stored value is an [`UnknownValue`] error, never a
+//!   default.
+
+/// `sqlx::Type`, `Encode` and `Decode` as TEXT, on every database whose `str` is TEXT (SQLite
+/// and PostgreSQL). Encoding writes `self.$text()` (`as_str` unless named; a `&str` or a
+/// `String`); decoding hands the column's text to `$decode: fn(&str) -> Result<Self, E>`, so a
+/// value the type does not accept is a decode error.
+macro_rules! sqlx_text {
+    ($ty:ty, $decode:expr) => {
+        sqlx_text!($ty, as_str, $decode);
+    };
+    ($ty:ty, $text:ident, $decode:expr) => {
+        impl<DB: ::sqlx::Database> ::sqlx::Type<DB> for $ty
+        where
+            str: ::sqlx::Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <str as ::sqlx::Type<DB>>::type_info()
+            }
+
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <str as ::sqlx::Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'q, DB: ::sqlx::Database> ::sqlx::Encode<'q, DB> for $ty
+        where
+            for<'a> &'a str: ::sqlx::Encode<'q, DB>,
+        {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <DB as ::sqlx::Database>::ArgumentBuffer,
+            ) -> ::std::result::Result<::sqlx::encode::IsNull, ::sqlx::error::BoxDynError> {
+                let text = self.$text();
+                <&str as ::sqlx::Encode<'q, DB>>::encode(
+                    ::std::convert::AsRef::<str>::as_ref(&text),
+                    buf,
+                )
+            }
+        }
+
+        impl<'r, DB: ::sqlx::Database> ::sqlx::Decode<'r, DB> for $ty
+        where
+            &'r str: ::sqlx::Decode<'r, DB>,
+        {
+            fn decode(
+                value: <DB as ::sqlx::Database>::ValueRef<'r>,
+            ) -> ::std::result::Result<Self, ::sqlx::error::BoxDynError> {
+                let text = <&'r str as ::sqlx::Decode<'r, DB>>::decode(value)?;
+                Ok($decode(text)?)
+            }
+        }
+
+        impl ::sqlx::postgres::PgHasArrayType for $ty {
+            fn array_type_info() -> ::sqlx::postgres::PgTypeInfo {
+                <&str as ::sqlx::postgres::PgHasArrayType>::array_type_info()
+            }
+
+            fn array_compatible(ty: &::sqlx::postgres::PgTypeInfo) -> bool {
+                <&str as ::sqlx::postgres::PgHasArrayType>::array_compatible(ty)
+            }
+        }
+    };
+}
+
+/// A closed set of stored strings as a `Copy` enum: `ALL`, `as_str()`, a strict `parse` and
+/// `FromStr` (an unknown string is an [`UnknownValue`] naming `$what` and the accepted
+/// strings), `Display`, serde as the strings, and sqlx as TEXT (decoding through `parse`).
+macro_rules! text_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident ($what:literal) {
+            $( $(#[$vmeta:meta])* $variant:ident => $text:literal ),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        $vis enum $name {
+            $( $(#[$vmeta])* $variant ),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The text stored in the database and written in documents.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            /// Exactly one of the stored texts (case-sensitive); anything else is refused.
+            pub fn parse(text: &str) -> ::std::result::Result<Self, $crate::domain::UnknownValue> {
+                match text {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err($crate::domain::UnknownValue::new($what, text, &[$($text),+])),
+                }
+            }
+        }
+
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::domain::UnknownValue;
+
+            fn from_str(text: &str) -> ::std::result::Result<Self, Self::Err> {
+                $name::parse(text)
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(
+                &self,
+                serializer: S,
+            ) -> ::std::result::Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(
+                deserializer: D,
+            ) -> ::std::result::Result<Self, D::Error> {
+                let text: ::std::string::String = ::serde::Deserialize::deserialize(deserializer)?;
+                $name::parse(&text).map_err(::serde::de::Error::custom)
+            }
+        }
+
+        sqlx_text!($name, $name::parse);
+    };
+}
 
 pub mod ids;
+pub mod status;
 
 pub use ids::{
     AccountId, BundleId, CustomRoleId, DeviceId, EmailTemplateId, GroupId, InvitationId,
     LocationId, OutboxId, ProductId, ProfileRecordId, TemplateId, TokenId, UserId,
+};
+pub use status::{
+    AccountStatus, InvitationKind, InvitationStatus, LicenceState, MemberType, OutboxStatus,
+    ProfileRecordKind, UnknownValue,
 };
 
 #[cfg(test)]
