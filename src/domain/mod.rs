@@ -8,6 +8,9 @@
 //!
 //! - [`ids`]: one `Uuid` newtype per table id, so that a `UserId` cannot be passed as a
 //!   `GroupId`; stored as the `Uuid` is (BLOB on SQLite, `uuid` on PostgreSQL).
+//! - [`values`]: validated text and numbers (phone numbers, MAC addresses, product codes,
+//!   catalogue names, extensions, timestamps) and [`ValueError`], whose messages are the
+//!   sentences a client is shown with `400 invalidValue`.
 //! - [`status`]: the closed sets of strings the tables' `CHECK` constraints and the documents
 //!   store, decoded strictly: an unknown stored value is an [`UnknownValue`] error, never a
 //!   default.
@@ -148,6 +151,7 @@ macro_rules! text_enum {
 
 pub mod ids;
 pub mod status;
+pub mod values;
 
 pub use ids::{
     AccountId, BundleId, CustomRoleId, DeviceId, EmailTemplateId, GroupId, InvitationId,
@@ -156,6 +160,9 @@ pub use ids::{
 pub use status::{
     AccountStatus, InvitationKind, InvitationStatus, LicenceState, MemberType, OutboxStatus,
     ProfileRecordKind, UnknownValue,
+};
+pub use values::{
+    CatalogName, E164Number, ExtensionNumber, MacAddress, Micros, ProductCode, ValueError,
 };
 
 #[cfg(test)]
