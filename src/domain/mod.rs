@@ -14,6 +14,11 @@
 //! - [`status`]: the closed sets of strings the tables' `CHECK` constraints and the documents
 //!   store, decoded strictly: an unknown stored value is an [`UnknownValue`] error, never a
 //!   default.
+//! - [`roles`]: account roles, token roles and permissions.
+//!
+//! Two errors: [`ValueError`] is bad input (a client's `400 invalidValue`, with today's
+//! sentences); [`UnknownValue`] is text outside a closed set — bad input too when it comes from
+//! a request, a broken row or document (a `500`) when sqlx or serde meet it in stored data.
 
 /// `sqlx::Type`, `Encode` and `Decode` as TEXT, on every database whose `str` is TEXT (SQLite
 /// and PostgreSQL). Encoding writes `self.$text()` (`as_str` unless named; a `&str` or a
@@ -150,6 +155,7 @@ macro_rules! text_enum {
 }
 
 pub mod ids;
+pub mod roles;
 pub mod status;
 pub mod values;
 
@@ -157,6 +163,7 @@ pub use ids::{
     AccountId, BundleId, CustomRoleId, DeviceId, EmailTemplateId, GroupId, InvitationId,
     LocationId, OutboxId, ProductId, ProfileRecordId, TemplateId, TokenId, UserId,
 };
+pub use roles::{AccountRole, CustomRolePermission, PbxPermission, TokenRole};
 pub use status::{
     AccountStatus, InvitationKind, InvitationStatus, LicenceState, MemberType, OutboxStatus,
     ProfileRecordKind, UnknownValue,
