@@ -174,6 +174,10 @@ pub use values::{
 
 #[cfg(test)]
 mod tests {
+    use sqlx::Connection;
+
+    use super::*;
+
     /// An in-memory SQLite database of one connection (each connection of `sqlite::memory:` is a
     /// database of its own).
     pub(crate) async fn sqlite() -> sqlx::SqlitePool {
@@ -182,5 +186,91 @@ mod tests {
             .connect("sqlite::memory:")
             .await
             .unwrap()
+    }
+
+    /// The PostgreSQL column types of the migrations (`uuid`, `text`, `bigint`), on a temporary
+    /// table of the database named by `SWITCHBOARD_TEST_POSTGRES_URL`; skipped when unset.
+    #[tokio::test]
+    async fn postgres_binds_and_decodes_every_kind_of_type() {
+        let Ok(url) = std::env::var("SWITCHBOARD_TEST_POSTGRES_URL") else {
+            return;
+        };
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query(
+            "CREATE TEMPORARY TABLE domain_types (id UUID PRIMARY KEY, account_id UUID NOT NULL,
+             state TEXT NOT NULL, account_role TEXT NOT NULL, mac TEXT NOT NULL,
+             number TEXT NOT NULL, extension BIGINT NOT NULL, at BIGINT NOT NULL)",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        let id = UserId::new();
+        let account = AccountId::new();
+        let role = AccountRole::Custom(CustomRoleId::new());
+        let mac = MacAddress::parse("00:1a:2b:3c:4d:5e").unwrap();
+        let number = E164Number::parse("+33 1 42 86 82 00").unwrap();
+        let extension = ExtensionNumber::parse("1001").unwrap();
+        let at = Micros::now();
+        sqlx::query("INSERT INTO domain_types VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+            .bind(id)
+            .bind(account)
+            .bind(LicenceState::PendingSeat)
+            .bind(role)
+            .bind(&mac)
+            .bind(&number)
+            .bind(extension)
+            .bind(at)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+
+        let kind: String = sqlx::query_scalar("SELECT pg_typeof(id)::text FROM domain_types")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(kind, "uuid");
+        #[allow(clippy::type_complexity)]
+        let row: (
+            UserId,
+            AccountId,
+            LicenceState,
+            AccountRole,
+            MacAddress,
+            E164Number,
+            ExtensionNumber,
+            Micros,
+        ) = sqlx::query_as(
+            "SELECT id, account_id, state, account_role, mac, number, extension, at
+             FROM domain_types WHERE id = ANY($1) AND state = ANY($2)",
+        )
+        .bind(vec![id])
+        .bind(vec![LicenceState::PendingSeat])
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(
+            row,
+            (
+                id,
+                account,
+                LicenceState::PendingSeat,
+                role,
+                mac,
+                number,
+                extension,
+                at
+            )
+        );
+
+        sqlx::query("UPDATE domain_types SET state = 'revoked'")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let err = sqlx::query_scalar::<_, LicenceState>("SELECT state FROM domain_types")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, sqlx::Error::ColumnDecode { .. }), "{err:?}");
+        conn.close().await.unwrap();
     }
 }
