@@ -58,7 +58,7 @@ impl fmt::Display for Expected {
 text_enum! {
     /// Whether a user's licence holds a seat: `user_licences.state`.
     ///
-    /// Replaces the `"assigned"` / `"pendingSeat"` literals of `Provisioner::sync_licences`
+    /// Replaces the `"assigned"` / `"pendingSeat"` literals of `Provisioner::reconcile_licences`
     /// (`provisioning/domain.rs`) and `store/assignments.rs`, and `LicenceRow::state: String`.
     pub enum LicenceState ("licence state") {
         /// Holds one of the product's seats.
