@@ -12,8 +12,9 @@ use serde_json::{Value, json};
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::domain::{self, PERMISSIONS, normalize_mac, parse_e164};
+use super::domain::{self, PERMISSIONS};
 use super::{Context, Error, Provisioner, Result, TokenRole, audit, render};
+use crate::domain::{CatalogName, E164Number, MacAddress, ProductCode};
 use crate::scim::error::ScimError;
 use crate::store::{
     AccountPolicy, CustomRole, Device, EmergencyLocation, Product, StoreError, Tx, now_micros,
@@ -91,37 +92,6 @@ fn require_super_admin(ctx: &Context, what: &str) -> Result<()> {
         Ok(())
     } else {
         Err(ScimError::forbidden(format!("{what} needs a super-admin token")).into())
-    }
-}
-
-fn check_name(name: &str, what: &str) -> Result<()> {
-    let trimmed = name.trim();
-    if trimmed.is_empty()
-        || trimmed.len() != name.len()
-        || name.chars().count() > 128
-        || name.chars().any(char::is_control)
-    {
-        return Err(ScimError::invalid_value(format!(
-            "{what} must be 1 to 128 characters, without control characters or leading or trailing spaces"
-        ))
-        .into());
-    }
-    Ok(())
-}
-
-fn check_code(code: &str) -> Result<()> {
-    let valid = !code.is_empty()
-        && code.len() <= 64
-        && code
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if valid {
-        Ok(())
-    } else {
-        Err(ScimError::invalid_value(format!(
-            "product code '{code}' must be 1 to 64 letters, digits, '-' or '_'"
-        ))
-        .into())
     }
 }
 
@@ -225,12 +195,12 @@ impl Provisioner {
         input: ProductInput,
     ) -> Result<Product> {
         require_super_admin(ctx, "changing licences")?;
-        check_code(code)?;
+        ProductCode::parse(code)?;
         if input.seats < 0 {
             return Err(ScimError::invalid_value("seats must be 0 or more").into());
         }
         for feature in &input.features {
-            check_code(feature)?;
+            ProductCode::parse(feature)?;
         }
         let mut tx = self.store.begin_write().await?;
         let account_id = ctx.principal.account_id;
@@ -314,7 +284,7 @@ impl Provisioner {
 
     pub async fn put_bundle(&self, ctx: &Context, name: &str, input: BundleInput) -> Result<Value> {
         require_super_admin(ctx, "changing licence bundles")?;
-        check_name(name, "a bundle name")?;
+        CatalogName::parse_as(name, "a bundle name")?;
         let mut tx = self.store.begin_write().await?;
         let account_id = ctx.principal.account_id;
         for item in &input.entitlements {
@@ -372,7 +342,7 @@ impl Provisioner {
     }
 
     fn check_role(input: &RoleInput) -> Result<()> {
-        check_name(&input.name, "a role name")?;
+        CatalogName::parse_as(&input.name, "a role name")?;
         for p in &input.permissions {
             if !PERMISSIONS.contains(&p.as_str()) {
                 return Err(ScimError::invalid_value(format!(
@@ -501,7 +471,7 @@ impl Provisioner {
         ctx: &Context,
         input: LocationInput,
     ) -> Result<Value> {
-        check_name(&input.name, "a location name")?;
+        CatalogName::parse_as(&input.name, "a location name")?;
         let location = EmergencyLocation {
             id: Uuid::now_v7(),
             account_id: ctx.principal.account_id,
@@ -570,7 +540,7 @@ impl Provisioner {
         name: &str,
         input: TemplateInput,
     ) -> Result<Value> {
-        check_name(name, "a template name")?;
+        CatalogName::parse_as(name, "a template name")?;
         if name.eq_ignore_ascii_case(domain::SYSTEM_TEMPLATE) {
             return Err(
                 ScimError::invalid_value("'system' is the built-in template's name").into(),
@@ -653,7 +623,7 @@ impl Provisioner {
         let numbers = input
             .numbers
             .iter()
-            .map(|n| parse_e164(n))
+            .map(|n| Ok(E164Number::parse(n)?.into_string()))
             .collect::<Result<Vec<_>>>()?;
         let account_id = ctx.principal.account_id;
         let mut tx = self.store.begin_write().await?;
@@ -689,7 +659,7 @@ impl Provisioner {
     }
 
     pub async fn delete_phone_number(&self, ctx: &Context, number: &str) -> Result<()> {
-        let number = parse_e164(number)?;
+        let number = E164Number::parse(number)?.into_string();
         let account_id = ctx.principal.account_id;
         let mut tx = self.store.begin_write().await?;
         let row = tx.phone_number(account_id, &number).await?.ok_or_else(|| {
@@ -745,7 +715,7 @@ impl Provisioner {
     }
 
     pub async fn create_device(&self, ctx: &Context, input: DeviceInput) -> Result<Value> {
-        let mac = normalize_mac(&input.mac_address)?;
+        let mac = MacAddress::parse(&input.mac_address)?.into_string();
         let mut tx = self.store.begin_write().await?;
         let user_id = self
             .device_user(&mut tx, ctx, input.user_id.as_deref())

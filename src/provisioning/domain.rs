@@ -27,6 +27,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::{Context, Error, Result, TokenRole};
+use crate::domain::E164Number;
 use crate::scim::error::ScimError;
 use crate::scim::resource::Document;
 use crate::store::{AccountPolicy, LicenceRow, Tx, UserRecord};
@@ -1037,7 +1038,7 @@ impl super::Provisioner {
                     )
                 })?),
             },
-            Some(number) => Some(parse_e164(number)?),
+            Some(number) => Some(E164Number::parse(number)?.into_string()),
         };
         // An inactive user keeps (holds) their number without a seat; a new assignment needs the
         // licence asked for, and an active user needs it held.
@@ -1186,37 +1187,6 @@ fn parse_extension(digits: &str, policy: &AccountPolicy) -> Result<i64> {
         .into());
     }
     Ok(number)
-}
-
-/// Validates a phone number and returns it in E.164 form.
-pub fn parse_e164(number: &str) -> Result<String> {
-    let parsed = phonenumber::parse(None, number).map_err(|_| {
-        ScimError::invalid_value(format!(
-            "'{number}' is not a phone number in E.164 form (e.g. +33142868200)"
-        ))
-    })?;
-    if !parsed.is_valid() {
-        return Err(ScimError::invalid_value(format!(
-            "'{number}' is not a valid phone number for its country"
-        ))
-        .into());
-    }
-    Ok(parsed.format().mode(phonenumber::Mode::E164).to_string())
-}
-
-/// A MAC address in any usual notation, as 12 upper-case hex digits.
-pub fn normalize_mac(mac: &str) -> Result<String> {
-    let hex: String = mac
-        .chars()
-        .filter(|c| !matches!(c, ':' | '-' | '.' | ' '))
-        .collect();
-    if hex.len() != 12 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(ScimError::invalid_value(format!(
-            "'{mac}' is not a MAC address: 12 hexadecimal digits, optionally separated by ':', '-' or '.'"
-        ))
-        .into());
-    }
-    Ok(hex.to_ascii_uppercase())
 }
 
 /// Adds the user's `licenseStatus` and `devices` (read-only, from their tables) to a rendered
@@ -1582,30 +1552,6 @@ mod tests {
             Some("account:member")
         );
         assert!(role_value(&json!({"display": "x"})).is_err());
-    }
-
-    #[test]
-    fn macs_normalise_to_twelve_upper_case_hex_digits() {
-        assert_eq!(
-            normalize_mac("00:1a:2b:3c:4d:5e").ok(),
-            Some("001A2B3C4D5E".into())
-        );
-        assert_eq!(
-            normalize_mac("001a.2b3c.4d5e").ok(),
-            Some("001A2B3C4D5E".into())
-        );
-        assert!(normalize_mac("00:1a:2b:3c:4d").is_err());
-        assert!(normalize_mac("00:1a:2b:3c:4d:5g").is_err());
-    }
-
-    #[test]
-    fn e164_numbers_are_validated_and_normalised() {
-        assert_eq!(
-            parse_e164("+33 1 42 86 82 00").ok(),
-            Some("+33142868200".into())
-        );
-        assert!(parse_e164("12345").is_err());
-        assert!(parse_e164("+999123").is_err());
     }
 
     #[test]

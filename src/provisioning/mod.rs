@@ -107,6 +107,13 @@ pub enum Error {
     Internal(String),
 }
 
+/// A value refused at the edge (a phone number, a MAC address, a code, a name).
+impl From<crate::domain::ValueError> for Error {
+    fn from(e: crate::domain::ValueError) -> Self {
+        Error::Scim(ScimError::invalid_value(e.to_string()))
+    }
+}
+
 impl From<ListError> for Error {
     fn from(e: ListError) -> Self {
         match e {
