@@ -12,7 +12,7 @@ use crate::provisioning::tokens::Keys;
 use std::sync::Arc;
 
 use crate::provisioning::catalog::{NumbersInput, ProductInput};
-use crate::provisioning::{Context, Principal, Provisioner, Settings, TokenRole, accounts};
+use crate::provisioning::{Actor, Context, Principal, Provisioner, Settings, TokenRole, accounts};
 use crate::scim::schema::Registry;
 use crate::store::{DEFAULT_DATABASE_URL, Store};
 use crate::telemetry;
@@ -290,8 +290,7 @@ async fn operator(store: &Store, account: &str) -> anyhow::Result<(Provisioner, 
     let ctx = Context {
         principal: Principal {
             account_id: found.id,
-            token_id: Uuid::nil(),
-            role: TokenRole::SuperAdmin,
+            actor: Actor::Operator,
         },
         request_id: Some(format!("cli-{}", Uuid::now_v7())),
         user_agent: Some("switchboard-cli".into()),

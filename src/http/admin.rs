@@ -15,7 +15,6 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{Caller, ScimQuery};
-use crate::provisioning::TokenRole;
 use crate::provisioning::render::timestamp;
 use crate::scim::error::ScimError;
 use crate::store::AuditQuery;
@@ -59,7 +58,7 @@ async fn audit(
     Caller(ctx): Caller,
     ScimQuery(params): ScimQuery<AuditParams>,
 ) -> Result<Response, ApiError> {
-    if ctx.principal.role != TokenRole::SuperAdmin {
+    if !ctx.principal.actor.is_super_admin() {
         return Err(
             ScimError::forbidden("reading the audit trail needs a super-admin token").into(),
         );
@@ -105,6 +104,7 @@ async fn audit(
                 "id": e.id,
                 "occurredAt": timestamp(e.occurred_at),
                 "tokenId": e.token_id.map(|t| t.to_string()),
+                "actor": e.actor,
                 "requestId": e.request_id,
                 "userAgent": e.user_agent,
                 "action": e.action,

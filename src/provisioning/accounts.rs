@@ -35,6 +35,7 @@ fn operator_event(
     AuditEvent {
         account_id,
         token_id: None,
+        actor: super::Actor::Operator.audit_name(),
         request_id: None,
         user_agent: Some("switchboard-cli".into()),
         action: action.into(),

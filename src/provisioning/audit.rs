@@ -17,7 +17,8 @@ pub async fn record(
 ) -> Result<(), StoreError> {
     tx.append_audit(&AuditEvent {
         account_id: ctx.principal.account_id,
-        token_id: Some(ctx.principal.token_id),
+        token_id: ctx.principal.actor.token_id(),
+        actor: ctx.principal.actor.audit_name(),
         request_id: ctx.request_id.clone(),
         user_agent: ctx.user_agent.clone(),
         action: action.to_string(),

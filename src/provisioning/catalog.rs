@@ -13,7 +13,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::domain::{self, PERMISSIONS};
-use super::{Context, Error, Provisioner, Result, TokenRole, audit, render};
+use super::{Context, Error, Provisioner, Result, audit, render};
 use crate::domain::{CatalogName, E164Number, MacAddress, ProductCode};
 use crate::scim::error::ScimError;
 use crate::store::{
@@ -88,7 +88,7 @@ pub struct DevicePatch {
 }
 
 fn require_super_admin(ctx: &Context, what: &str) -> Result<()> {
-    if ctx.principal.role == TokenRole::SuperAdmin {
+    if ctx.principal.actor.is_super_admin() {
         Ok(())
     } else {
         Err(ScimError::forbidden(format!("{what} needs a super-admin token")).into())

@@ -26,8 +26,8 @@ use serde_json::{Map, Value, json};
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::{Context, Error, Result, TokenRole};
-use crate::domain::E164Number;
+use super::{Context, Error, Result};
+use crate::domain::{AccountRole, CustomRoleId, E164Number};
 use crate::scim::error::ScimError;
 use crate::scim::resource::Document;
 use crate::store::{AccountPolicy, LicenceRow, Tx, UserRecord};
@@ -127,43 +127,15 @@ pub enum PlannedInvitation {
     },
 }
 
-/// A user's account role, as stored: `superAdmin`, `admin`, `member`, `custom:<id>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AccountRole {
-    SuperAdmin,
-    Admin,
-    Member,
-    Custom(Uuid),
-}
-
-impl AccountRole {
-    pub fn stored(&self) -> String {
-        match self {
-            AccountRole::SuperAdmin => "superAdmin".into(),
-            AccountRole::Admin => "admin".into(),
-            AccountRole::Member => "member".into(),
-            AccountRole::Custom(id) => format!("custom:{id}"),
-        }
-    }
-
-    pub fn from_stored(s: &str) -> AccountRole {
-        match s {
-            "superAdmin" => AccountRole::SuperAdmin,
-            "admin" => AccountRole::Admin,
-            other => other
-                .strip_prefix("custom:")
-                .and_then(|id| Uuid::parse_str(id).ok())
-                .map_or(AccountRole::Member, AccountRole::Custom),
-        }
-    }
-
-    pub fn scim_value(&self) -> String {
-        format!("account:{}", self.stored())
-    }
-
-    fn privileged(&self) -> bool {
-        matches!(self, AccountRole::SuperAdmin | AccountRole::Admin)
-    }
+/// The account role stored on a user row; a value this server does not know is an error, never
+/// a silent `member`.
+pub(crate) fn stored_role(user: &UserRecord) -> Result<AccountRole> {
+    AccountRole::from_stored(&user.account_role).map_err(|e| {
+        Error::Internal(format!(
+            "user {} has an account role this server does not know: {e}",
+            user.id
+        ))
+    })
 }
 
 /// The user extension object of a document, created if absent.
@@ -515,7 +487,7 @@ impl super::Provisioner {
                                 ))
                                 .into());
                             }
-                            AccountRole::Custom(id)
+                            AccountRole::Custom(CustomRoleId::from(id))
                         }
                     });
                 } else if let Some(permission) = value.strip_prefix("pbx:") {
@@ -545,9 +517,9 @@ impl super::Provisioner {
             .into());
         }
         let role = account_roles.pop().unwrap_or(AccountRole::Member);
-        let before = existing.map(|e| AccountRole::from_stored(&e.account_role));
+        let before = existing.map(stored_role).transpose()?;
 
-        if ctx.principal.role == TokenRole::Admin {
+        if ctx.principal.actor.is_admin_token() {
             if role.privileged() {
                 return Err(ScimError::forbidden(format!(
                     "an admin token may only create or keep members and custom-role users; granting {} needs a super-admin token",
@@ -1355,9 +1327,9 @@ impl super::Provisioner {
                     ))
                     .into());
                 };
-                let may_manage = match AccountRole::from_stored(&user.account_role) {
+                let may_manage = match stored_role(&user)? {
                     AccountRole::Custom(role_id) => tx
-                        .custom_role(account_id, role_id)
+                        .custom_role(account_id, role_id.into_uuid())
                         .await?
                         .is_some_and(|r| r.permissions.0.iter().any(|p| p == "manageGroups")),
                     _ => false,

@@ -14,6 +14,8 @@
 //! the whole write, and the next window read sees the number taken.
 //!
 //! [`forget`]: ExtensionAllocator::forget
+//!
+//! [`Provisioner::retrying_extension_races`] is that retry, for every write that may pick one.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -21,7 +23,45 @@ use std::sync::Arc;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
+use super::{Error, Provisioner, Result};
+use crate::scim::error::ScimError;
 use crate::store::{StoreError, Tx};
+
+/// Attempts of a write whose automatic extension keeps losing races before it gives up.
+const ATTEMPTS: usize = 5;
+
+impl Provisioner {
+    /// Runs `write` (one whole transaction) again when the unique index refused the extension it
+    /// picked — another server, or an explicit number written meanwhile, took it first. An
+    /// explicitly asked number that is taken is refused by the rules before the insert, so a
+    /// retry answers it with the rule's own `409`.
+    pub(crate) async fn retrying_extension_races<T, F, Fut>(
+        &self,
+        account_id: Uuid,
+        mut write: F,
+    ) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        for _ in 1..ATTEMPTS {
+            match write().await {
+                Err(Error::Store(StoreError::Unique("users_extension_key"))) => {
+                    self.extensions.forget(account_id).await;
+                }
+                other => return other,
+            }
+        }
+        match write().await {
+            Err(Error::Store(StoreError::Unique("users_extension_key"))) => {
+                Err(Error::Scim(ScimError::uniqueness(
+                    "that extension was just assigned to another user of this account; send \"auto\" (or nothing) to get the next free one",
+                )))
+            }
+            other => other,
+        }
+    }
+}
 
 /// How many numbers one read of the index covers.
 const WINDOW: i64 = 256;

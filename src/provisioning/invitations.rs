@@ -19,7 +19,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::domain::{self, PlannedInvitation, TRANSFER_DECLINED};
-use super::{Context, Error, Principal, Provisioner, Result, TokenRole, audit, render};
+use super::{Actor, Context, Error, Principal, Provisioner, Result, audit, render};
 use crate::mail::templates::{self, MailContext, MailTemplate};
 use crate::scim::error::ScimError;
 use crate::store::{InvitationRecord, OutboxRecord, ProfileRecord, Tx, UserRecord, now_micros};
@@ -60,20 +60,17 @@ fn new_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// The context of a change made by someone holding an invitation link (no token), in the
-/// invitation's account.
-pub fn link_context(
+/// The context of a change made without a token — by someone holding an invitation link, or
+/// by the housekeeping — in `account_id`.
+pub fn tokenless_context(
     account_id: Uuid,
+    actor: Actor,
     request_id: Option<String>,
     user_agent: Option<String>,
     scim_base: String,
 ) -> Context {
     Context {
-        principal: Principal {
-            account_id,
-            token_id: Uuid::nil(),
-            role: TokenRole::SuperAdmin,
-        },
+        principal: Principal { account_id, actor },
         request_id,
         user_agent,
         scim_base,
@@ -437,7 +434,15 @@ impl Provisioner {
         let mut tx = self.store.begin_write().await?;
         let invitation = self.usable_invitation(&mut tx, token, true).await?;
         let scim_base = format!("{}/scim/v2", self.settings.public_base);
-        let ctx = link_context(invitation.account_id, request_id, user_agent, scim_base);
+        let ctx = tokenless_context(
+            invitation.account_id,
+            Actor::InvitationLink {
+                invitation: invitation.id,
+            },
+            request_id,
+            user_agent,
+            scim_base,
+        );
         let user = tx
             .user(invitation.account_id, invitation.user_id, true)
             .await?
@@ -524,7 +529,7 @@ impl Provisioner {
         let Some(old) = tx.user(from_account, from_user, true).await? else {
             return Ok(moved);
         };
-        if old.active && old.account_role == domain::AccountRole::SuperAdmin.stored() {
+        if old.active && old.account_role == crate::domain::AccountRole::SuperAdmin.stored() {
             tx.lock_account(from_account).await?;
             let super_admins = tx
                 .count_active_with_role(from_account, &old.account_role)
@@ -577,8 +582,9 @@ impl Provisioner {
         let mut tx = self.store.begin_write().await?;
         let expired = tx.expire_invitations(now_micros()).await?;
         for invitation in &expired {
-            let ctx = link_context(
+            let ctx = tokenless_context(
                 invitation.account_id,
+                Actor::Housekeeping,
                 None,
                 Some("switchboard".into()),
                 format!("{}/scim/v2", self.settings.public_base),

@@ -8,11 +8,10 @@
 
 use serde_json::{Value, json};
 
-use super::domain::{
-    self, AccountRole, NUMBER_QUARANTINE_MICROS, RESTORE_WINDOW_MICROS, Settled, UserWrite,
-};
+use super::domain::{self, NUMBER_QUARANTINE_MICROS, RESTORE_WINDOW_MICROS, Settled, UserWrite};
 use super::users::Rendered;
-use super::{Context, Error, Provisioner, Result, TokenRole, audit, parse_id};
+use super::{Context, Error, Provisioner, Result, audit, parse_id};
+use crate::domain::AccountRole;
 use crate::scim::error::ScimError;
 use crate::scim::projection::Projection;
 use crate::store::{DeletedUser, StoreError, Tx, UserRecord, now_micros};
@@ -26,8 +25,8 @@ impl Provisioner {
         user: &UserRecord,
     ) -> Result<()> {
         let account_id = ctx.principal.account_id;
-        let role = AccountRole::from_stored(&user.account_role);
-        if ctx.principal.role == TokenRole::Admin
+        let role = domain::stored_role(user)?;
+        if ctx.principal.actor.is_admin_token()
             && matches!(role, AccountRole::SuperAdmin | AccountRole::Admin)
         {
             return Err(ScimError::forbidden(format!(
@@ -62,6 +61,11 @@ impl Provisioner {
 
     /// Brings a soft-deleted user back.
     pub async fn restore_user(&self, ctx: &Context, id: &str) -> Result<Rendered> {
+        self.retrying_extension_races(ctx.principal.account_id, || self.try_restore_user(ctx, id))
+            .await
+    }
+
+    async fn try_restore_user(&self, ctx: &Context, id: &str) -> Result<Rendered> {
         let rt = self.resource_type("User")?;
         let uuid = parse_id(id, "deleted user")?;
         let mut tx = self.store.begin_write().await?;
@@ -171,8 +175,9 @@ impl Provisioner {
             if user.active || user.held_until.is_none_or(|h| h > now) {
                 continue;
             }
-            let ctx = super::invitations::link_context(
+            let ctx = super::invitations::tokenless_context(
                 account_id,
+                super::Actor::Housekeeping,
                 None,
                 Some("switchboard".into()),
                 format!("{}/scim/v2", self.settings.public_base),

@@ -27,37 +27,73 @@ use crate::store::{ListError, ListRequest, Listed, SortSpec, Store, StoreError, 
 use cursor::CursorScope;
 use tokens::Keys;
 
-/// The role a bearer token carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenRole {
-    SuperAdmin,
-    Admin,
+pub use crate::domain::TokenRole;
+
+/// Who makes a change. Authorization matches on it and the audit trail records it; nothing
+/// borrows a super-admin's rights by pretending to be a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// A bearer token of the account, with its role.
+    Token { id: Uuid, role: TokenRole },
+    /// Whoever holds an invitation link, accepting or declining it.
+    InvitationLink { invitation: Uuid },
+    /// The operator, at the command line (`switchboard …`).
+    Operator,
+    /// The server's own periodic housekeeping.
+    Housekeeping,
 }
 
-impl TokenRole {
-    pub fn as_str(self) -> &'static str {
+impl Actor {
+    pub fn token_id(&self) -> Option<Uuid> {
         match self {
-            TokenRole::SuperAdmin => "super-admin",
-            TokenRole::Admin => "admin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "super-admin" => Some(TokenRole::SuperAdmin),
-            "admin" => Some(TokenRole::Admin),
+            Actor::Token { id, .. } => Some(*id),
             _ => None,
         }
     }
+
+    /// Whether the actor holds the account's configuration rights: a super-admin token, or the
+    /// operator.
+    pub fn is_super_admin(&self) -> bool {
+        matches!(
+            self,
+            Actor::Token {
+                role: TokenRole::SuperAdmin,
+                ..
+            } | Actor::Operator
+        )
+    }
+
+    /// Whether the actor is an admin token, which may only manage members and custom-role
+    /// users. The other actors act on rules of their own (a link changes only its invitation's
+    /// user; the housekeeping only what has expired).
+    pub fn is_admin_token(&self) -> bool {
+        matches!(
+            self,
+            Actor::Token {
+                role: TokenRole::Admin,
+                ..
+            }
+        )
+    }
+
+    /// How the audit trail names the actor: `token`, `invitation:<id>`, `operator`,
+    /// `housekeeping` (a token's id has a column of its own).
+    pub fn audit_name(&self) -> String {
+        match self {
+            Actor::Token { .. } => "token".into(),
+            Actor::InvitationLink { invitation } => format!("invitation:{invitation}"),
+            Actor::Operator => "operator".into(),
+            Actor::Housekeeping => "housekeeping".into(),
+        }
+    }
 }
 
-/// Who is calling, established from a verified token: every store call is scoped by
-/// `account_id` from here, never from the request.
+/// Who is calling, in which account: every store call is scoped by `account_id` from here,
+/// never from the request.
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub account_id: Uuid,
-    pub token_id: Uuid,
-    pub role: TokenRole,
+    pub actor: Actor,
 }
 
 /// Everything a provisioning operation needs to know about the request besides its body.

@@ -221,10 +221,9 @@ pub async fn verify(
         ));
     }
     let role = TokenRole::parse(&record.role)
-        .ok_or_else(|| refused("the bearer token has an unknown role"))?;
+        .map_err(|_| refused("the bearer token has an unknown role"))?;
     Ok(Principal {
         account_id,
-        token_id,
-        role,
+        actor: super::Actor::Token { id: token_id, role },
     })
 }

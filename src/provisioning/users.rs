@@ -181,30 +181,15 @@ impl Provisioner {
         // A user created without `active` is active, and says so.
         doc.entry("active").or_insert(Value::Bool(true));
         let columns = prepare(&mut doc)?;
-        // An automatically picked extension can lose a race with another server (or with an
-        // explicit number written since this server read the index): the unique index refuses
-        // it, and the whole write is tried again with the next free one.
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            match self.try_create_user(ctx, rt, doc.clone(), &columns).await {
-                Err(Error::Store(StoreError::Unique("users_extension_key"))) if attempts < 5 => {
-                    self.extensions.forget(ctx.principal.account_id).await;
-                }
-                Err(Error::Store(StoreError::Unique("users_extension_key"))) => {
-                    return Err(Error::Scim(ScimError::uniqueness(
-                        "that extension was just assigned to another user of this account; send \"auto\" (or nothing) to get the next free one",
-                    )));
-                }
-                Ok(rendered) => {
-                    return Ok(Rendered {
-                        resource: projection.apply(&self.registry, rt, rendered.resource),
-                        ..rendered
-                    });
-                }
-                Err(other) => return Err(other),
-            }
-        }
+        let rendered = self
+            .retrying_extension_races(ctx.principal.account_id, || {
+                self.try_create_user(ctx, rt, doc.clone(), &columns)
+            })
+            .await?;
+        Ok(Rendered {
+            resource: projection.apply(&self.registry, rt, rendered.resource),
+            ..rendered
+        })
     }
 
     async fn try_create_user(
@@ -366,6 +351,34 @@ impl Provisioner {
         precondition: &Precondition,
         projection: &Projection,
     ) -> Result<Rendered> {
+        self.retrying_extension_races(ctx.principal.account_id, || {
+            self.try_replace_user(ctx, id, body, precondition, projection)
+        })
+        .await
+    }
+
+    pub async fn patch_user(
+        &self,
+        ctx: &Context,
+        id: &str,
+        body: &Value,
+        precondition: &Precondition,
+        projection: &Projection,
+    ) -> Result<Rendered> {
+        self.retrying_extension_races(ctx.principal.account_id, || {
+            self.try_patch_user(ctx, id, body, precondition, projection)
+        })
+        .await
+    }
+
+    async fn try_replace_user(
+        &self,
+        ctx: &Context,
+        id: &str,
+        body: &Value,
+        precondition: &Precondition,
+        projection: &Projection,
+    ) -> Result<Rendered> {
         let rt = self.resource_type("User")?;
         let uuid = parse_id(id, "User")?;
         let mut doc = resource::normalize(&self.registry, rt, body)?;
@@ -430,7 +443,7 @@ impl Provisioner {
         })
     }
 
-    pub async fn patch_user(
+    async fn try_patch_user(
         &self,
         ctx: &Context,
         id: &str,

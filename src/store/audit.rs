@@ -14,6 +14,8 @@ use super::{StoreError, Tx, bind_all, filter_sql::Bind, now_micros, on_conn};
 pub struct AuditEvent {
     pub account_id: Uuid,
     pub token_id: Option<Uuid>,
+    /// Who acted: `token`, `invitation:<id>`, `operator`, `housekeeping`.
+    pub actor: String,
     pub request_id: Option<String>,
     pub user_agent: Option<String>,
     pub action: String,
@@ -29,6 +31,7 @@ pub struct AuditRecord {
     pub account_id: Uuid,
     pub occurred_at: i64,
     pub token_id: Option<Uuid>,
+    pub actor: Option<String>,
     pub request_id: Option<String>,
     pub user_agent: Option<String>,
     pub action: String,
@@ -63,8 +66,8 @@ impl Tx {
         on_conn!(self, |conn| {
             sqlx::query(
                 "INSERT INTO audit_log (account_id, occurred_at, token_id, request_id, user_agent, action,
-                                        resource_type, resource_id, before_state, after_state)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                                        resource_type, resource_id, before_state, after_state, actor)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(event.account_id)
             .bind(now_micros())
@@ -76,6 +79,7 @@ impl Tx {
             .bind(&event.resource_id)
             .bind(before)
             .bind(after)
+            .bind(&event.actor)
             .execute(conn)
             .await?;
         });
@@ -88,7 +92,7 @@ impl Tx {
         query: &AuditQuery,
     ) -> Result<Vec<AuditRecord>, StoreError> {
         let mut sql = String::from(
-            "SELECT id, account_id, occurred_at, token_id, request_id, user_agent, action, resource_type, resource_id,
+            "SELECT id, account_id, occurred_at, token_id, actor, request_id, user_agent, action, resource_type, resource_id,
                     before_state, after_state
              FROM audit_log WHERE account_id = $1",
         );

@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod cli;
 mod concurrency;
+mod counts;
 mod dialects;
 mod discovery;
 mod domain;
