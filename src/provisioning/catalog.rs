@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::domain::{self, PERMISSIONS};
+use super::user_doc::{self, GROUP_EXTENSION, SYSTEM_TEMPLATE};
+use super::users::PERMISSIONS;
 use super::{Context, Error, Provisioner, Result, audit, render};
 use crate::domain::{CatalogName, E164Number, MacAddress, ProductCode};
 use crate::scim::error::ScimError;
@@ -541,7 +542,7 @@ impl Provisioner {
         input: TemplateInput,
     ) -> Result<Value> {
         CatalogName::parse_as(name, "a template name")?;
-        if name.eq_ignore_ascii_case(domain::SYSTEM_TEMPLATE) {
+        if name.eq_ignore_ascii_case(SYSTEM_TEMPLATE) {
             return Err(
                 ScimError::invalid_value("'system' is the built-in template's name").into(),
             );
@@ -957,7 +958,7 @@ impl Provisioner {
             let Some(group) = tx.group(account_id, membership.group_id, false).await? else {
                 continue;
             };
-            let ext = group.doc.get(domain::GROUP_EXTENSION);
+            let ext = group.doc.get(GROUP_EXTENSION);
             let Some(template) = ext
                 .and_then(|e| e.get("productSettingsTemplate"))
                 .and_then(Value::as_str)
@@ -979,15 +980,15 @@ impl Provisioner {
         let (template, source) = match &best {
             Some((_, _, group_id, template)) => (template.clone(), group_id.to_string()),
             None => (
-                domain::extension(&user.doc)
+                user_doc::extension(&user.doc)
                     .and_then(|e| e.get("productSettingsTemplate"))
                     .and_then(Value::as_str)
-                    .unwrap_or(domain::SYSTEM_TEMPLATE)
+                    .unwrap_or(SYSTEM_TEMPLATE)
                     .to_string(),
                 "user".to_string(),
             ),
         };
-        let settings = if template == domain::SYSTEM_TEMPLATE {
+        let settings = if template == SYSTEM_TEMPLATE {
             system_settings()
         } else {
             tx.settings_templates(account_id)

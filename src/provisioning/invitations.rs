@@ -18,7 +18,9 @@ use sha2::{Digest, Sha256};
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::domain::{self, PlannedInvitation, TRANSFER_DECLINED};
+use super::lifecycle::RESTORE_WINDOW_MICROS;
+use super::user_doc::{self, SYSTEM_TEMPLATE, TRANSFER_DECLINED};
+use super::users::{NUMBER_QUARANTINE_MICROS, PlannedInvitation};
 use super::{Actor, Context, Error, Principal, Provisioner, Result, audit, render};
 use crate::mail::templates::{self, MailContext, MailTemplate};
 use crate::scim::error::ScimError;
@@ -118,7 +120,7 @@ impl Provisioner {
             Some(id) => tx.account_name(id).await?,
             None => None,
         };
-        let ext = domain::extension(&user.doc);
+        let ext = user_doc::extension(&user.doc);
         let text = |name: &str| {
             ext.and_then(|e| e.get(name))
                 .and_then(Value::as_str)
@@ -211,7 +213,7 @@ impl Provisioner {
         account_id: Uuid,
         chosen: Option<String>,
     ) -> Result<MailTemplate> {
-        let Some(name) = chosen.filter(|n| n != domain::SYSTEM_TEMPLATE) else {
+        let Some(name) = chosen.filter(|n| n != SYSTEM_TEMPLATE) else {
             return Ok(templates::welcome());
         };
         Ok(tx
@@ -235,7 +237,7 @@ impl Provisioner {
             .user(account_id, uuid, true)
             .await?
             .ok_or_else(|| ScimError::not_found(format!("User {id} not found")))?;
-        let status = domain::extension(&user.doc)
+        let status = user_doc::extension(&user.doc)
             .and_then(|e| e.get("accountStatus"))
             .and_then(Value::as_str)
             .unwrap_or_default()
@@ -271,7 +273,7 @@ impl Provisioner {
         tx.supersede_invitations(account_id, uuid, now).await?;
         let mut doc = user.doc.0.clone();
         {
-            let ext = domain::extension_mut(&mut doc);
+            let ext = user_doc::extension_mut(&mut doc);
             let count = ext
                 .get("invitationSentCount")
                 .and_then(Value::as_i64)
@@ -283,7 +285,7 @@ impl Provisioner {
         self.send_invitation(&mut tx, ctx, &record, &plan, true)
             .await?;
         tx.commit().await?;
-        let ext = domain::extension(&record.doc);
+        let ext = user_doc::extension(&record.doc);
         Ok(json!({
             "userId": uuid.to_string(),
             "kind": match plan { PlannedInvitation::Welcome => "welcome", PlannedInvitation::Transfer { .. } => "transfer" },
@@ -463,7 +465,7 @@ impl Provisioner {
             (other, _) => return Err(Error::Internal(format!("unknown invitation kind {other}"))),
         };
         let mut doc = user.doc.0.clone();
-        domain::extension_mut(&mut doc).insert("accountStatus".into(), json!(account_status));
+        user_doc::extension_mut(&mut doc).insert("accountStatus".into(), json!(account_status));
         let record = self.touch_user(&mut tx, user, doc).await?;
         if account_status == TRANSFER_DECLINED {
             self.release_licences(&mut tx, ctx.principal.account_id, record.id)
@@ -552,14 +554,14 @@ impl Provisioner {
         };
         let before = self.render_plain(tx, &old_ctx, &old).await?;
         let mut doc = old.doc.0.clone();
-        domain::extension_mut(&mut doc).insert("accountStatus".into(), json!("transferredOut"));
+        user_doc::extension_mut(&mut doc).insert("accountStatus".into(), json!("transferredOut"));
         let old = self.touch_user(tx, old, doc).await?;
         let now = now_micros();
         self.release_licences(tx, from_account, old.id).await?;
-        tx.release_phone_number(from_account, old.id, now + domain::NUMBER_QUARANTINE_MICROS)
+        tx.release_phone_number(from_account, old.id, now + NUMBER_QUARANTINE_MICROS)
             .await?;
         tx.unassign_devices(from_account, old.id).await?;
-        tx.archive_user(&old, now, now + domain::RESTORE_WINDOW_MICROS)
+        tx.archive_user(&old, now, now + RESTORE_WINDOW_MICROS)
             .await?;
         audit::record(
             tx,
@@ -683,7 +685,7 @@ impl Provisioner {
         let valid_name = !name.trim().is_empty()
             && name.trim() == name
             && name.chars().count() <= 128
-            && !name.eq_ignore_ascii_case(domain::SYSTEM_TEMPLATE);
+            && !name.eq_ignore_ascii_case(SYSTEM_TEMPLATE);
         if !valid_name {
             return Err(ScimError::invalid_value(
                 "a template name is 1 to 128 characters, without surrounding spaces, and not 'system'",

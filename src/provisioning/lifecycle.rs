@@ -8,13 +8,19 @@
 
 use serde_json::{Value, json};
 
-use super::domain::{self, NUMBER_QUARANTINE_MICROS, RESTORE_WINDOW_MICROS, Settled, UserWrite};
+use super::user_doc;
 use super::users::Rendered;
+use super::users::{NUMBER_QUARANTINE_MICROS, Settled, UserWrite, stored_role};
 use super::{Context, Error, Provisioner, Result, audit, parse_id};
 use crate::domain::AccountRole;
 use crate::scim::error::ScimError;
 use crate::scim::projection::Projection;
 use crate::store::{DeletedUser, StoreError, Tx, UserRecord, now_micros};
+
+/// Soft-deleted users can be restored for this long.
+pub const RESTORE_WINDOW_MICROS: i64 = 30 * 86_400 * 1_000_000;
+/// A day, in the microseconds every stored time is counted in.
+pub const DAY_MICROS: i64 = 86_400 * 1_000_000;
 
 impl Provisioner {
     /// Soft-deletes a user whose row this transaction has locked.
@@ -25,7 +31,7 @@ impl Provisioner {
         user: &UserRecord,
     ) -> Result<()> {
         let account_id = ctx.principal.account_id;
-        let role = domain::stored_role(user)?;
+        let role = stored_role(user)?;
         if ctx.principal.actor.is_admin_token()
             && matches!(role, AccountRole::SuperAdmin | AccountRole::Admin)
         {
@@ -80,7 +86,7 @@ impl Provisioner {
         let mut doc = deleted.doc.0.clone();
         {
             // The number went back to the pool at deletion; the extension is re-checked.
-            let ext = domain::extension_mut(&mut doc);
+            let ext = user_doc::extension_mut(&mut doc);
             ext.remove("directNumber");
             ext.remove("smsEnabled");
             if let (Some(number), Some(holder)) = (
@@ -190,7 +196,7 @@ impl Provisioner {
                 .await?;
             let mut doc = user.doc.0.clone();
             {
-                let ext = domain::extension_mut(&mut doc);
+                let ext = user_doc::extension_mut(&mut doc);
                 ext.remove("extensionNumber");
                 ext.remove("directNumber");
                 ext.remove("smsEnabled");

@@ -6,14 +6,15 @@ pub mod accounts;
 pub mod audit;
 pub mod catalog;
 pub mod cursor;
-pub mod domain;
 mod extensions;
 pub mod groups;
 pub mod invitations;
+pub mod licences;
 pub mod lifecycle;
 pub mod render;
 pub mod search;
 pub mod tokens;
+pub mod user_doc;
 pub mod users;
 
 use std::sync::Arc;

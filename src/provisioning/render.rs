@@ -5,7 +5,8 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::store::{GroupRecord, MemberRef, UserGroupRef, UserRecord};
+use super::user_doc::USER_EXTENSION;
+use crate::store::{Device, GroupRecord, LicenceRow, MemberRef, UserGroupRef, UserRecord};
 
 /// Weak entity tag of a version (RFC 7232 §2.3): the version counts writes, not bytes.
 pub fn etag(version: i64) -> String {
@@ -128,4 +129,55 @@ pub fn member(scim_base: &str, m: &MemberRef) -> Value {
         "$ref": format!("{scim_base}/{endpoint}/{}", m.member_id),
         "type": m.member_type,
     })
+}
+
+/// Adds the user's `licenseStatus` and `devices` (read-only, from their tables) to a rendered
+/// user.
+pub fn add_user_extras(
+    rendered: &mut Map<String, Value>,
+    scim_base: &str,
+    licences: &[LicenceRow],
+    devices: &[Device],
+) {
+    let status: Vec<Value> = licences
+        .iter()
+        .flat_map(|l| {
+            l.sources
+                .0
+                .iter()
+                .map(move |source| json!({"value": l.code, "state": l.state, "source": source}))
+        })
+        .collect();
+    let admin_base = scim_base.trim_end_matches("/scim/v2");
+    let devices: Vec<Value> = devices
+        .iter()
+        .map(|d| {
+            let mut item = json!({
+                "value": d.id.to_string(),
+                "$ref": format!("{admin_base}/admin/v1/devices/{}", d.id),
+                "macAddress": d.mac,
+            });
+            if let Some(model) = &d.model {
+                item["model"] = json!(model);
+            }
+            if let Some(display) = &d.display {
+                item["display"] = json!(display);
+            }
+            item
+        })
+        .collect();
+    if status.is_empty() && devices.is_empty() {
+        return;
+    }
+    let ext = rendered
+        .entry(USER_EXTENSION.to_string())
+        .or_insert_with(|| Value::Object(Map::new()));
+    if let Value::Object(ext) = ext {
+        if !status.is_empty() {
+            ext.insert("licenseStatus".into(), Value::Array(status));
+        }
+        if !devices.is_empty() {
+            ext.insert("devices".into(), Value::Array(devices));
+        }
+    }
 }

@@ -2,6 +2,8 @@
 //! rows that change, so adding one member to a large group costs one insert, and a full member
 //! list (a PUT) is applied as a difference against the current one.
 
+mod settle;
+
 use std::collections::HashSet;
 
 use serde_json::{Map, Value, json};
@@ -9,7 +11,6 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::audit;
-use super::domain::GroupChange;
 use super::render;
 use super::users::Rendered;
 use super::{Context, Error, MAX_INDEXED_CHARS, Precondition, Provisioner, Result, parse_id};
@@ -20,6 +21,7 @@ use crate::scim::projection::Projection;
 use crate::scim::resource::{self, Document, check_text};
 use crate::scim::schema::ResourceType;
 use crate::store::{GroupRecord, SortSpec, StoreError, Tx, now_micros};
+use settle::GroupChange;
 
 /// Longest accepted group `displayName`, in characters.
 pub const MAX_DISPLAY_NAME: usize = 128;

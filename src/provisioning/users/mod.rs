@@ -7,12 +7,22 @@
 //! account (case-insensitively, enforced by a unique index) and cannot change after creation
 //! (`400 mutability`); re-sending it in another letter case is accepted.
 
+mod roles;
+mod settle;
+mod telephony;
+
+pub use roles::PERMISSIONS;
+pub(crate) use roles::stored_role;
+pub use settle::PlannedInvitation;
+pub(crate) use settle::resolve_template;
+pub(crate) use settle::{Settled, UserWrite};
+pub use telephony::{NUMBER_QUARANTINE_MICROS, PHONE_PRODUCT};
+
 use serde_json::{Map, Value};
 use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::audit;
-use super::domain::{self, Settled, UserWrite};
 use super::render;
 use super::{Context, Error, MAX_INDEXED_CHARS, Precondition, Provisioner, Result, parse_id};
 use crate::scim::error::ScimError;
@@ -161,7 +171,7 @@ impl Provisioner {
             .devices_of_users(ctx.principal.account_id, &[record.id])
             .await?;
         let mut full = render::user(&ctx.scim_base, record, groups.as_deref());
-        domain::add_user_extras(&mut full, &ctx.scim_base, &licences, &devices);
+        render::add_user_extras(&mut full, &ctx.scim_base, &licences, &devices);
         let location = format!("{}/Users/{}", ctx.scim_base, record.id);
         Ok(Rendered {
             resource: projection.apply(&self.registry, rt, full),
@@ -237,7 +247,7 @@ impl Provisioner {
             Vec::new()
         };
         let mut full = render::user(&ctx.scim_base, &record, Some(&[]));
-        domain::add_user_extras(&mut full, &ctx.scim_base, &licences, &[]);
+        render::add_user_extras(&mut full, &ctx.scim_base, &licences, &[]);
         let rendered = Rendered {
             resource: Projection::default().apply(&self.registry, rt, full),
             version: record.version,
@@ -283,7 +293,7 @@ impl Provisioner {
             .await?
             .ok_or_else(|| ScimError::not_found(format!("User {id} not found")))?;
         let mut full = render::user(&ctx.scim_base, &view.record, view.groups.as_deref());
-        domain::add_user_extras(&mut full, &ctx.scim_base, &view.licences, &view.devices);
+        render::add_user_extras(&mut full, &ctx.scim_base, &view.licences, &view.devices);
         Ok(Rendered {
             resource: projection.apply(&self.registry, rt, full),
             version: view.record.version,
@@ -331,7 +341,7 @@ impl Provisioner {
                     &view.record,
                     wants_groups.then_some(mine.as_slice()),
                 );
-                domain::add_user_extras(&mut full, &ctx.scim_base, &view.licences, &view.devices);
+                render::add_user_extras(&mut full, &ctx.scim_base, &view.licences, &view.devices);
                 Value::Object(projection.apply(&self.registry, rt, full))
             })
             .collect();
