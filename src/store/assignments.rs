@@ -50,11 +50,11 @@ pub struct DeletedUser {
 const USERS_BELOW_GROUP: &str = "WITH RECURSIVE below(id, depth) AS (
      SELECT id, 0 FROM groups WHERE account_id = $1 AND id = $2
      UNION
-     SELECT m.member_id, b.depth + 1 FROM group_members m JOIN below b ON m.group_id = b.id
-     WHERE m.account_id = $1 AND m.member_type = 'Group' AND b.depth < 32
+     SELECT m.member_id, b.depth + 1 FROM below b CROSS JOIN group_members m
+     WHERE m.account_id = $1 AND m.group_id = b.id AND m.member_type = 'Group' AND b.depth < 32
  )";
-const USERS_BELOW_GROUP_FROM: &str = "FROM group_members m JOIN below b ON m.group_id = b.id
-     WHERE m.account_id = $1 AND m.member_type = 'User'";
+const USERS_BELOW_GROUP_FROM: &str = "FROM below b CROSS JOIN group_members m
+     WHERE m.account_id = $1 AND m.group_id = b.id AND m.member_type = 'User'";
 
 const DELETED_COLUMNS: &str = "id, account_id, user_name, external_id, display_name, active, doc, account_role, extension, created_at, deleted_at, purge_after";
 

@@ -209,8 +209,8 @@ impl Tx {
                 "WITH RECURSIVE below(id, depth) AS (
                      SELECT member_id, 1 FROM group_members WHERE account_id = $1 AND group_id = $2 AND member_type = 'Group'
                      UNION
-                     SELECT m.member_id, b.depth + 1 FROM group_members m JOIN below b ON m.group_id = b.id
-                     WHERE m.account_id = $1 AND m.member_type = 'Group' AND b.depth < 32
+                     SELECT m.member_id, b.depth + 1 FROM below b CROSS JOIN group_members m
+                     WHERE m.account_id = $1 AND m.group_id = b.id AND m.member_type = 'Group' AND b.depth < 32
                  )
                  SELECT id, CAST(MAX(depth) AS BIGINT) FROM below GROUP BY id",
             )
@@ -232,8 +232,8 @@ impl Tx {
                 "WITH RECURSIVE above(id, depth) AS (
                      SELECT group_id, 1 FROM group_members WHERE account_id = $1 AND member_id = $2
                      UNION
-                     SELECT m.group_id, a.depth + 1 FROM group_members m JOIN above a ON m.member_id = a.id
-                     WHERE m.account_id = $1 AND a.depth < 32
+                     SELECT m.group_id, a.depth + 1 FROM above a CROSS JOIN group_members m
+                     WHERE m.account_id = $1 AND m.member_id = a.id AND a.depth < 32
                  )
                  SELECT id, CAST(MAX(depth) AS BIGINT) FROM above GROUP BY id",
             )

@@ -220,15 +220,18 @@ impl Tx {
             (0..user_ids.len()).map(|i| format!("${}", i + 2)).collect();
         // Direct memberships, then the groups those groups belong to, transitively (RFC 7643
         // §4.1.2: "direct" / "indirect"). Nesting depth is bounded on write; the recursion bound
-        // here only guards against a corrupted graph.
+        // here only guards against a corrupted graph. Every recursive step here and in the other
+        // walks of the nesting is written `FROM <walk> CROSS JOIN group_members`: SQLite takes a
+        // CROSS JOIN's order as given, so each step looks the few rows walked up in the index
+        // instead of scanning the memberships of a 100,000-member group for them.
         let sql = sqlx::AssertSqlSafe(format!(
             "WITH RECURSIVE memberships(user_id, group_id, direct, depth) AS (
                  SELECT m.member_id, m.group_id, 1, 0 FROM group_members m
                  WHERE m.account_id = $1 AND m.member_id IN ({})
                  UNION
-                 SELECT p.user_id, m.group_id, 0, p.depth + 1 FROM group_members m
-                 JOIN memberships p ON m.member_id = p.group_id
-                 WHERE m.account_id = $1 AND p.depth < 32
+                 SELECT p.user_id, m.group_id, 0, p.depth + 1 FROM memberships p
+                 CROSS JOIN group_members m
+                 WHERE m.account_id = $1 AND m.member_id = p.group_id AND p.depth < 32
              )
              SELECT p.user_id, g.id AS group_id, g.display_name, CAST(MAX(p.direct) AS BIGINT) AS direct
              FROM memberships p JOIN groups g ON g.id = p.group_id
@@ -382,9 +385,9 @@ fn user_view_columns(dialect: super::Dialect, groups_of: Option<&str>) -> String
             "(WITH RECURSIVE memberships(group_id, direct, depth) AS (
                  SELECT m.group_id, 1, 0 FROM group_members m WHERE m.account_id = $1 AND m.member_id = {user}
                  UNION
-                 SELECT m.group_id, 0, p.depth + 1 FROM group_members m
-                 JOIN memberships p ON m.member_id = p.group_id
-                 WHERE m.account_id = $1 AND p.depth < 32
+                 SELECT m.group_id, 0, p.depth + 1 FROM memberships p
+                 CROSS JOIN group_members m
+                 WHERE m.account_id = $1 AND m.member_id = p.group_id AND p.depth < 32
              )
              SELECT COALESCE({agg}({array}({}, g.display_name, x.direct) ORDER BY g.display_name_lower, g.id), {empty})
              FROM (SELECT group_id, CAST(MAX(direct) AS BIGINT) AS direct FROM memberships GROUP BY group_id) x
