@@ -11,7 +11,8 @@
 //! The cursor is a hint, never the guarantee: the unique index `users_extension_key` is. Two
 //! servers on one database, or an explicit number written after the window was read, can pick
 //! the same number; the insert then fails on the index, the caller calls [`forget`] and retries
-//! the whole write, and the next window read sees the number taken.
+//! the whole write, and the next window read sees the number taken. Two servers that keep
+//! colliding (they walk the range in step) are parted by a jump to a random place.
 //!
 //! [`forget`]: ExtensionAllocator::forget
 //!
@@ -20,6 +21,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use rand::RngExt;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
@@ -28,7 +30,10 @@ use crate::scim::error::ScimError;
 use crate::store::{StoreError, Tx};
 
 /// Attempts of a write whose automatic extension keeps losing races before it gives up.
-const ATTEMPTS: usize = 5;
+const ATTEMPTS: usize = 8;
+/// Losing this many races in a row means another server walks the same numbers in step: the
+/// cursor then jumps to a random place of the range, and the two part ways.
+const SCATTER_AFTER: usize = 2;
 
 impl Provisioner {
     /// Runs `write` (one whole transaction) again when the unique index refused the extension it
@@ -44,10 +49,12 @@ impl Provisioner {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        for _ in 1..ATTEMPTS {
+        for attempt in 1..ATTEMPTS {
             match write().await {
                 Err(Error::Store(StoreError::Unique("users_extension_key"))) => {
-                    self.extensions.forget(account_id).await;
+                    self.extensions
+                        .forget(account_id, attempt >= SCATTER_AFTER)
+                        .await;
                 }
                 other => return other,
             }
@@ -141,9 +148,13 @@ impl ExtensionAllocator {
     }
 
     /// Drops what this server believes about the account's extensions, after the index refused
-    /// one it handed out: the next allocation reads the index afresh.
-    pub async fn forget(&self, account_id: Uuid) {
+    /// one it handed out: the next allocation reads the index afresh — from a random place of
+    /// the range when `scatter`.
+    pub async fn forget(&self, account_id: Uuid, scatter: bool) {
         if let Some(cursor) = self.cursors.lock().await.get_mut(&account_id) {
+            if scatter {
+                cursor.next = rand::rng().random_range(cursor.first..=cursor.last);
+            }
             cursor.window_end = cursor.next;
         }
     }

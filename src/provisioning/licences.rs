@@ -207,11 +207,11 @@ impl Provisioner {
         user_id: Uuid,
     ) -> Result<Vec<(Uuid, Vec<Entitlement>)>> {
         let memberships = tx.groups_of_users(account_id, &[user_id]).await?;
+        let ids: Vec<Uuid> = memberships.iter().map(|m| m.group_id).collect();
+        let mut groups = tx.groups_by_ids(account_id, &ids).await?;
+        groups.sort_by_key(|g| ids.iter().position(|id| *id == g.id));
         let mut out = Vec::new();
-        for membership in memberships {
-            let Some(group) = tx.group(account_id, membership.group_id, false).await? else {
-                continue;
-            };
+        for group in groups {
             if let Some(Value::Array(items)) = group
                 .doc
                 .get(GROUP_EXTENSION)

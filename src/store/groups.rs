@@ -105,6 +105,29 @@ impl Tx {
         }))
     }
 
+    /// The groups of the account among `ids`, in one statement.
+    pub async fn groups_by_ids(
+        &mut self,
+        account_id: Uuid,
+        ids: &[Uuid],
+    ) -> Result<Vec<GroupRecord>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM groups r WHERE r.account_id = $1 AND r.id IN ({})",
+            placeholders.join(", ")
+        ));
+        Ok(on_conn!(self, |conn| {
+            let mut query = sqlx::query_as::<_, GroupRecord>(sql).bind(account_id);
+            for id in ids {
+                query = query.bind(*id);
+            }
+            query.fetch_all(conn).await?
+        }))
+    }
+
     pub async fn update_group(&mut self, group: &GroupRecord) -> Result<(), StoreError> {
         let updated = on_conn!(self, |conn| {
             sqlx::query(

@@ -41,7 +41,7 @@ pub use groups::{GroupRecord, MemberRef};
 pub use invitations::{InvitationRecord, OutboxRecord, ProfileElsewhere, ProfileRecord};
 pub use list::{CursorKey, KeyValue, ListPage, ListRequest, Listed, PageStart};
 pub use tokens::TokenRecord;
-pub use users::{ListError, UserGroupRef, UserRecord, UserView, UserViewRow};
+pub use users::{ListError, UserExtras, UserGroupRef, UserRecord, UserView, UserViewRow};
 
 /// The default embedded database.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/switchboard.db";

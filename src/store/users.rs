@@ -280,10 +280,40 @@ fn json_id(text: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(text).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
 }
 
+/// What a user's representation shows besides the row.
+#[derive(sqlx::FromRow)]
+struct UserExtrasRow {
+    licences: Json<Vec<LicenceJson>>,
+    devices: Json<Vec<DeviceJson>>,
+    groups: Option<Json<Vec<(String, String, i64)>>>,
+}
+
+/// A user's licences, devices and groups, as [`Tx::user_extras`] reads them.
+pub struct UserExtras {
+    pub licences: Vec<LicenceRow>,
+    pub devices: Vec<Device>,
+    pub groups: Option<Vec<UserGroupRef>>,
+}
+
 impl UserViewRow {
     pub fn into_view(self) -> Result<UserView, StoreError> {
-        let user_id = self.record.id;
-        let account_id = self.record.account_id;
+        let extras = UserExtrasRow {
+            licences: self.licences,
+            devices: self.devices,
+            groups: self.groups,
+        }
+        .into_extras(self.record.id, self.record.account_id)?;
+        Ok(UserView {
+            record: self.record,
+            licences: extras.licences,
+            devices: extras.devices,
+            groups: extras.groups,
+        })
+    }
+}
+
+impl UserExtrasRow {
+    fn into_extras(self, user_id: Uuid, account_id: Uuid) -> Result<UserExtras, StoreError> {
         let licences = self
             .licences
             .0
@@ -333,8 +363,7 @@ impl UserViewRow {
                     .collect::<Result<Vec<_>, StoreError>>()
             })
             .transpose()?;
-        Ok(UserView {
-            record: self.record,
+        Ok(UserExtras {
             licences,
             devices,
             groups,
@@ -345,6 +374,12 @@ impl UserViewRow {
 /// The row's columns with its licences and devices, and (optionally) its direct and inherited
 /// groups, aggregated as JSON arrays; for a page, or with `$2` the one user of a GET.
 fn user_view_columns(dialect: super::Dialect, groups_of: Option<&str>) -> String {
+    format!("{COLUMNS}, {}", user_extras_columns(dialect, groups_of))
+}
+
+/// A user's licences, devices and (optionally) groups as JSON arrays, selected beside a row of
+/// `users r`.
+fn user_extras_columns(dialect: super::Dialect, groups_of: Option<&str>) -> String {
     use super::Dialect::{Postgres, Sqlite};
     let (agg, empty, id, array, raw) = match dialect {
         Sqlite => (
@@ -396,7 +431,7 @@ fn user_view_columns(dialect: super::Dialect, groups_of: Option<&str>) -> String
         ),
         None => "NULL".to_string(),
     };
-    format!("{COLUMNS}, {licences} AS licences, {devices} AS devices, {groups} AS groups")
+    format!("{licences} AS licences, {devices} AS devices, {groups} AS groups")
 }
 
 /// One statement for a user's whole representation. `$1` account, `$2` user.
@@ -423,6 +458,36 @@ impl Listed for UserViewRow {
 
     fn key(&self, key: SortKey) -> KeyValue {
         self.record.key(key)
+    }
+}
+
+impl Tx {
+    /// What user `$2`'s representation shows besides its row, in one statement.
+    pub async fn user_extras(
+        &mut self,
+        account_id: Uuid,
+        id: Uuid,
+        with_groups: bool,
+    ) -> Result<UserExtras, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM users r WHERE r.account_id = $1 AND r.id = $2",
+            user_extras_columns(self.dialect(), with_groups.then_some("$2"))
+        ));
+        let row = on_conn!(self, |conn| {
+            sqlx::query_as::<_, UserExtrasRow>(sql)
+                .bind(account_id)
+                .bind(id)
+                .fetch_optional(conn)
+                .await?
+        });
+        match row {
+            Some(row) => row.into_extras(id, account_id),
+            None => Ok(UserExtras {
+                licences: Vec::new(),
+                devices: Vec::new(),
+                groups: with_groups.then(Vec::new),
+            }),
+        }
     }
 }
 

@@ -148,6 +148,8 @@ fn keep_immutables(
 }
 
 impl Provisioner {
+    /// Renders a user read in `tx`, with what its representation shows besides the row read
+    /// in one more statement.
     pub(crate) async fn render_user(
         &self,
         tx: &mut Tx,
@@ -156,22 +158,15 @@ impl Provisioner {
         projection: &Projection,
         rt: &ResourceType,
     ) -> Result<Rendered> {
-        let groups = if self.wants_groups(rt, projection) {
-            Some(
-                tx.groups_of_users(ctx.principal.account_id, &[record.id])
-                    .await?,
+        let extras = tx
+            .user_extras(
+                ctx.principal.account_id,
+                record.id,
+                self.wants_groups(rt, projection),
             )
-        } else {
-            None
-        };
-        let licences = tx
-            .licences_of_users(ctx.principal.account_id, &[record.id])
             .await?;
-        let devices = tx
-            .devices_of_users(ctx.principal.account_id, &[record.id])
-            .await?;
-        let mut full = render::user(&ctx.scim_base, record, groups.as_deref());
-        render::add_user_extras(&mut full, &ctx.scim_base, &licences, &devices);
+        let mut full = render::user(&ctx.scim_base, record, extras.groups.as_deref());
+        render::add_user_extras(&mut full, &ctx.scim_base, &extras.licences, &extras.devices);
         let location = format!("{}/Users/{}", ctx.scim_base, record.id);
         Ok(Rendered {
             resource: projection.apply(&self.registry, rt, full),
