@@ -89,6 +89,7 @@ impl Provisioner {
         user: &UserRecord,
         plan: &PlannedInvitation,
         resend: bool,
+        account_name: Option<&str>,
     ) -> Result<()> {
         let now = now_micros();
         let account_id = ctx.principal.account_id;
@@ -115,7 +116,10 @@ impl Provisioner {
         };
         tx.insert_invitation(&invitation).await?;
 
-        let account_name = tx.account_name(account_id).await?.unwrap_or_default();
+        let account_name = match account_name {
+            Some(name) => name.to_string(),
+            None => tx.account_name(account_id).await?.unwrap_or_default(),
+        };
         let from_account_name = match from_account {
             Some(id) => tx.account_name(id).await?,
             None => None,
@@ -282,7 +286,7 @@ impl Provisioner {
             ext.insert("invitationLastSentAt".into(), json!(render::timestamp(now)));
         }
         let record = self.touch_user(&mut tx, user, doc).await?;
-        self.send_invitation(&mut tx, ctx, &record, &plan, true)
+        self.send_invitation(&mut tx, ctx, &record, &plan, true, None)
             .await?;
         tx.commit().await?;
         let ext = user_doc::extension(&record.doc);

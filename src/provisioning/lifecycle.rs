@@ -74,6 +74,7 @@ impl Provisioner {
     async fn try_restore_user(&self, ctx: &Context, id: &str) -> Result<Rendered> {
         let rt = self.resource_type("User")?;
         let uuid = parse_id(id, "deleted user")?;
+        let preloaded = self.preload(ctx, None).await?;
         let mut tx = self.store.begin_write().await?;
         let deleted = tx
             .take_deleted_user(ctx.principal.account_id, uuid, now_micros())
@@ -125,6 +126,7 @@ impl Provisioner {
                     existing: &placeholder,
                 },
                 &mut doc,
+                &preloaded,
             )
             .await?;
         let now = now_micros();

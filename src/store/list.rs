@@ -177,13 +177,42 @@ impl Tx {
         request: &ListRequest<'_>,
     ) -> Result<ListPage<R>, ListError> {
         let plan = plan::<R>(self.dialect(), registry, rt, request)?;
-        let total = match request.known_total {
-            Some(total) => total,
+        let mut rows: Vec<R> = Vec::new();
+        let mut more = false;
+        if request.limit > 0 {
+            let page_sql = sqlx::AssertSqlSafe(plan.page_sql);
+            rows = on_conn!(self, |conn| {
+                bind_all!(
+                    sqlx::query_as::<_, R>(page_sql).bind(account_id),
+                    &plan.binds
+                )
+                .fetch_all(conn)
+                .await
+                .map_err(StoreError::from)?
+            });
+            more = rows.len() > request.limit as usize;
+            rows.truncate(request.limit as usize);
+        }
+        // The total is counted only when the page cannot tell it: a first page (or an offset
+        // page with rows) that holds every remaining match knows it already — the common case
+        // of a lookup by userName or externalId, which then costs one statement.
+        let skipped = match request.start {
+            PageStart::Offset(offset) => Some(offset),
+            PageStart::First => Some(0),
+            PageStart::After(_) => None,
+        };
+        let total = match (request.known_total, skipped) {
+            (Some(total), _) => total,
+            (None, Some(skipped))
+                if request.limit > 0 && !more && (skipped == 0 || !rows.is_empty()) =>
+            {
+                i64::try_from(skipped).unwrap_or(i64::MAX) + rows.len() as i64
+            }
             // Everything of the account: the count kept by the triggers of migration 0004.
-            None if request.filter.is_none() => {
+            _ if request.filter.is_none() => {
                 self.resource_count(account_id, R::RESOURCE_TYPE).await?
             }
-            None => {
+            _ => {
                 // The count must not see the cursor's condition: it counts every match.
                 let key_binds = match (&request.start, plan.ordering.key) {
                     (PageStart::After(_), Some(SortKey::Id)) => 1,
@@ -203,25 +232,6 @@ impl Tx {
                 })
             }
         };
-        if request.limit == 0 {
-            return Ok(ListPage {
-                total,
-                rows: Vec::new(),
-                next: None,
-            });
-        }
-        let page_sql = sqlx::AssertSqlSafe(plan.page_sql);
-        let mut rows: Vec<R> = on_conn!(self, |conn| {
-            bind_all!(
-                sqlx::query_as::<_, R>(page_sql).bind(account_id),
-                &plan.binds
-            )
-            .fetch_all(conn)
-            .await
-            .map_err(StoreError::from)?
-        });
-        let more = rows.len() > request.limit as usize;
-        rows.truncate(request.limit as usize);
         let next = match (more, plan.ordering.key, rows.last()) {
             (true, Some(key), Some(last)) => Some(CursorKey {
                 key: last.key(key),

@@ -15,7 +15,7 @@ pub use roles::PERMISSIONS;
 pub(crate) use roles::stored_role;
 pub use settle::PlannedInvitation;
 pub(crate) use settle::resolve_template;
-pub(crate) use settle::{Settled, UserWrite};
+pub(crate) use settle::{Preloaded, Settled, UserWrite};
 pub use telephony::{NUMBER_QUARANTINE_MICROS, PHONE_PRODUCT};
 
 use serde_json::{Map, Value};
@@ -186,9 +186,10 @@ impl Provisioner {
         // A user created without `active` is active, and says so.
         doc.entry("active").or_insert(Value::Bool(true));
         let columns = prepare(&mut doc)?;
+        let preloaded = self.preload(ctx, Some(&columns.user_name)).await?;
         let rendered = self
             .retrying_extension_races(ctx.principal.account_id, || {
-                self.try_create_user(ctx, rt, doc.clone(), &columns)
+                self.try_create_user(ctx, rt, doc.clone(), &columns, &preloaded)
             })
             .await?;
         Ok(Rendered {
@@ -203,11 +204,12 @@ impl Provisioner {
         rt: &ResourceType,
         mut doc: Document,
         columns: &UserColumns,
+        preloaded: &Preloaded,
     ) -> Result<Rendered> {
         let id = Uuid::now_v7();
         let mut tx = self.store.begin_write().await?;
         let settled = self
-            .settle_user(&mut tx, ctx, id, &UserWrite::Create, &mut doc)
+            .settle_user(&mut tx, ctx, id, &UserWrite::Create, &mut doc, preloaded)
             .await?;
         let now = now_micros();
         let invitation = settled.invitation.clone();
@@ -231,8 +233,15 @@ impl Provisioner {
             other => unique_violation(&columns.user_name)(other),
         })?;
         if let Some(plan) = &invitation {
-            self.send_invitation(&mut tx, ctx, &record, plan, false)
-                .await?;
+            self.send_invitation(
+                &mut tx,
+                ctx,
+                &record,
+                plan,
+                false,
+                Some(&preloaded.account_name),
+            )
+            .await?;
         }
         // A new user belongs to no group and holds no device yet; licences only if asked for.
         let licences = if settled.holds_licences {
@@ -387,6 +396,7 @@ impl Provisioner {
         let rt = self.resource_type("User")?;
         let uuid = parse_id(id, "User")?;
         let mut doc = resource::normalize(&self.registry, rt, body)?;
+        let preloaded = self.preload(ctx, None).await?;
         let mut tx = self.store.begin_write().await?;
         let existing = tx
             .user(ctx.principal.account_id, uuid, true)
@@ -413,7 +423,7 @@ impl Provisioner {
             body,
         };
         let settled = self
-            .settle_user(&mut tx, ctx, uuid, &write, &mut doc)
+            .settle_user(&mut tx, ctx, uuid, &write, &mut doc, &preloaded)
             .await?;
         let record = self
             .save_user(
@@ -459,6 +469,7 @@ impl Provisioner {
         let rt = self.resource_type("User")?;
         let uuid = parse_id(id, "User")?;
         let operations = patch::parse_request(body)?;
+        let preloaded = self.preload(ctx, None).await?;
         let mut tx = self.store.begin_write().await?;
         let existing = tx
             .user(ctx.principal.account_id, uuid, true)
@@ -483,7 +494,7 @@ impl Provisioner {
             existing: &existing,
         };
         let settled = self
-            .settle_user(&mut tx, ctx, uuid, &write, &mut doc)
+            .settle_user(&mut tx, ctx, uuid, &write, &mut doc, &preloaded)
             .await?;
         let record = self
             .save_user(

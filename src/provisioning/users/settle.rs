@@ -31,7 +31,7 @@ use crate::provisioning::user_doc::{
 use crate::provisioning::{Context, Error, Provisioner, Result};
 use crate::scim::error::ScimError;
 use crate::scim::resource::Document;
-use crate::store::{Tx, UserRecord};
+use crate::store::{AccountPolicy, ProfileElsewhere, Tx, UserRecord};
 
 /// Attributes whose absence from a PUT means "unchanged".
 pub(crate) const KEPT_ON_PUT: &[&str] = &[
@@ -143,6 +143,85 @@ pub(crate) fn resolve_template(
         })
 }
 
+/// A new user whose e-mail has a profile in another account gets a transfer invitation
+/// (`transferPending`); otherwise a welcome one (`inviteSent`) unless `sendWelcomeEmail` is
+/// false (`active`, nothing sent). Writes the invitation state into the document.
+pub(crate) fn plan_invitation(
+    doc: &mut Document,
+    elsewhere: Option<&ProfileElsewhere>,
+    now: i64,
+) -> Option<PlannedInvitation> {
+    let ext = extension_mut(doc);
+    let welcome = ext
+        .get("sendWelcomeEmail")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    let (status, plan) = match elsewhere {
+        Some(profile) => (
+            "transferPending",
+            Some(PlannedInvitation::Transfer {
+                from_account: profile.account_id,
+                from_user: profile.user_id,
+            }),
+        ),
+        None if welcome => ("inviteSent", Some(PlannedInvitation::Welcome)),
+        None => ("active", None),
+    };
+    ext.insert("accountStatus".into(), json!(status));
+    ext.insert(
+        "invitationSentCount".into(),
+        json!(if plan.is_some() { 1 } else { 0 }),
+    );
+    if plan.is_some() {
+        ext.insert(
+            "invitationLastSentAt".into(),
+            json!(crate::provisioning::render::timestamp(now)),
+        );
+    }
+    plan
+}
+
+/// What a user write reads before its transaction opens, on a reading connection, so that the
+/// transaction (on SQLite: the one writer) is held for the writes alone: the account's policy
+/// and name, and for a create the profile the e-mail has in another account. A policy changed
+/// in between is seen by the next write, as if this one had arrived a moment earlier.
+pub(crate) struct Preloaded {
+    pub policy: AccountPolicy,
+    pub account_name: String,
+    pub elsewhere: Option<ProfileElsewhere>,
+}
+
+impl Provisioner {
+    /// Loads [`Preloaded`]; `new_user_name` for a create (the transfer check).
+    pub(crate) async fn preload(
+        &self,
+        ctx: &Context,
+        new_user_name: Option<&str>,
+    ) -> Result<Preloaded> {
+        let account_id = ctx.principal.account_id;
+        let mut read = self.store.read().await?;
+        let policy = read
+            .account_policy(account_id)
+            .await?
+            .ok_or_else(|| Error::Internal("the caller's account has no row".into()))?;
+        let account_name = read.account_name(account_id).await?.unwrap_or_default();
+        let elsewhere = match new_user_name {
+            Some(name) => read
+                .profiles_elsewhere(account_id, name)
+                .await?
+                .into_iter()
+                .next(),
+            None => None,
+        };
+        read.commit().await?;
+        Ok(Preloaded {
+            policy,
+            account_name,
+            elsewhere,
+        })
+    }
+}
+
 impl Provisioner {
     /// Validates and completes the domain side of a user write, takes and releases what it
     /// implies (seats, extension, number), and returns the row's derived columns.
@@ -153,12 +232,10 @@ impl Provisioner {
         user_id: Uuid,
         write: &UserWrite<'_>,
         doc: &mut Document,
+        preloaded: &Preloaded,
     ) -> Result<Settled> {
         let account_id = ctx.principal.account_id;
-        let policy = tx
-            .account_policy(account_id)
-            .await?
-            .ok_or_else(|| Error::Internal("the caller's account has no row".into()))?;
+        let policy = &preloaded.policy;
         let existing = write.existing();
         let now = crate::store::now_micros();
         let active = doc.get("active").and_then(Value::as_bool).unwrap_or(true);
@@ -197,14 +274,13 @@ impl Provisioner {
             }
         }
         let invitation = match write {
-            UserWrite::Create => Some(self.plan_invitation(tx, account_id, doc, now).await?),
+            UserWrite::Create => plan_invitation(doc, preloaded.elsewhere.as_ref(), now),
             _ => None,
-        }
-        .flatten();
+        };
 
         let role = self.settle_roles(tx, ctx, existing, doc, active).await?;
         let extension = self
-            .settle_extension(tx, account_id, user_id, existing, doc, &policy)
+            .settle_extension(tx, account_id, user_id, existing, doc, policy)
             .await?;
         self.settle_location(tx, account_id, existing, doc).await?;
         let licences = self
@@ -215,7 +291,7 @@ impl Provisioner {
                 existing.map(|e| &e.doc.0),
                 doc,
                 active,
-                &policy,
+                policy,
             )
             .await?;
         let held_number = match existing {
@@ -251,52 +327,6 @@ impl Provisioner {
             holds_licences: !licences.is_empty(),
             invitation,
         })
-    }
-
-    /// A new user whose e-mail has a profile in another account gets a transfer invitation
-    /// (`transferPending`); otherwise a welcome one (`inviteSent`) unless `sendWelcomeEmail` is
-    /// false (`active`, nothing sent).
-    pub(crate) async fn plan_invitation(
-        &self,
-        tx: &mut Tx,
-        account_id: Uuid,
-        doc: &mut Document,
-        now: i64,
-    ) -> Result<Option<PlannedInvitation>> {
-        let user_name = doc
-            .get("userName")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let elsewhere = tx.profiles_elsewhere(account_id, &user_name).await?;
-        let ext = extension_mut(doc);
-        let welcome = ext
-            .get("sendWelcomeEmail")
-            .and_then(Value::as_bool)
-            .unwrap_or(true);
-        let (status, plan) = match elsewhere.first() {
-            Some(profile) => (
-                "transferPending",
-                Some(PlannedInvitation::Transfer {
-                    from_account: profile.account_id,
-                    from_user: profile.user_id,
-                }),
-            ),
-            None if welcome => ("inviteSent", Some(PlannedInvitation::Welcome)),
-            None => ("active", None),
-        };
-        ext.insert("accountStatus".into(), json!(status));
-        ext.insert(
-            "invitationSentCount".into(),
-            json!(if plan.is_some() { 1 } else { 0 }),
-        );
-        if plan.is_some() {
-            ext.insert(
-                "invitationLastSentAt".into(),
-                json!(super::render::timestamp(now)),
-            );
-        }
-        Ok(plan)
     }
 
     /// `sendWelcomeEmail`, `welcomeEmailTemplate`, `productSettingsTemplate`: resolved at
