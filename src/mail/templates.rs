@@ -52,6 +52,8 @@ impl MailContext {
     }
 }
 
+// The built-in templates are files beside this module (`templates/*.j2`), embedded at build time.
+
 /// Subject, plain-text and HTML parts of a template.
 #[derive(Debug, Clone)]
 pub struct MailTemplate {
@@ -68,51 +70,13 @@ pub struct RenderedMail {
     pub html: String,
 }
 
-pub const WELCOME_SUBJECT: &str = "Welcome to {{ account_name }}";
-pub const WELCOME_TEXT: &str = "Hello {{ given_name or user_name }},
+pub const WELCOME_SUBJECT: &str = include_str!("templates/welcome.subject.j2");
+pub const WELCOME_TEXT: &str = include_str!("templates/welcome.txt.j2");
+pub const WELCOME_HTML: &str = include_str!("templates/welcome.html.j2");
 
-An account was created for you at {{ account_name }}.
-{% if extension %}Your extension: {{ extension }}
-{% endif %}{% if phone_number %}Your phone number: {{ phone_number }}
-{% endif %}
-Set your password and sign in: {{ accept_link }}
-
-The link works once and expires on {{ expires_at }}.
-";
-pub const WELCOME_HTML: &str = "<!doctype html>
-<html><body>
-<p>Hello {{ given_name or user_name }},</p>
-<p>An account was created for you at <strong>{{ account_name }}</strong>.</p>
-<ul>
-{% if extension %}<li>Your extension: {{ extension }}</li>{% endif %}
-{% if phone_number %}<li>Your phone number: {{ phone_number }}</li>{% endif %}
-</ul>
-<p><a href=\"{{ accept_link }}\">Set your password and sign in</a></p>
-<p>The link works once and expires on {{ expires_at }}.</p>
-</body></html>
-";
-
-pub const TRANSFER_SUBJECT: &str = "{{ account_name }} invites you to move your profile";
-pub const TRANSFER_TEXT: &str = "Hello {{ given_name or user_name }},
-
-{{ account_name }} has added {{ user_email }}, which already has a profile{% if from_account_name %} at {{ from_account_name }}{% endif %}.
-If you accept, your profile moves to {{ account_name }} with its history (past and upcoming
-sessions, recordings) and leaves {{ from_account_name or \"its current account\" }}.
-
-Accept or decline: {{ accept_link }}
-
-The link works once and expires on {{ expires_at }}.
-";
-pub const TRANSFER_HTML: &str = "<!doctype html>
-<html><body>
-<p>Hello {{ given_name or user_name }},</p>
-<p><strong>{{ account_name }}</strong> has added {{ user_email }}, which already has a profile{% if from_account_name %} at {{ from_account_name }}{% endif %}.</p>
-<p>If you accept, your profile moves to {{ account_name }} with its history (past and upcoming
-sessions, recordings).</p>
-<p><a href=\"{{ accept_link }}\">Accept or decline</a></p>
-<p>The link works once and expires on {{ expires_at }}.</p>
-</body></html>
-";
+pub const TRANSFER_SUBJECT: &str = include_str!("templates/transfer.subject.j2");
+pub const TRANSFER_TEXT: &str = include_str!("templates/transfer.txt.j2");
+pub const TRANSFER_HTML: &str = include_str!("templates/transfer.html.j2");
 
 pub fn welcome() -> MailTemplate {
     MailTemplate {

@@ -252,11 +252,10 @@ impl Provisioner {
             .await?
             .ok_or_else(|| ScimError::not_found(format!("no product '{code}'")))?;
         if !tx.delete_product(account_id, code).await? {
-            return Err(ScimError::new(
-                409,
-                None,
-                format!("product '{code}' is assigned to users ({} seats used); remove it from them first", before.seats_used),
-            )
+            return Err(ScimError::conflict(format!(
+                "product '{code}' is assigned to users ({} seats used); remove it from them first",
+                before.seats_used
+            ))
             .into());
         }
         audit::record(
@@ -436,14 +435,10 @@ impl Provisioner {
             .delete_custom_role(ctx.principal.account_id, uuid)
             .await?
         {
-            return Err(ScimError::new(
-                409,
-                None,
-                format!(
-                    "role '{}' is held by users; give them another role first",
-                    before.name
-                ),
-            )
+            return Err(ScimError::conflict(format!(
+                "role '{}' is held by users; give them another role first",
+                before.name
+            ))
             .into());
         }
         audit::record(
@@ -667,11 +662,9 @@ impl Provisioner {
             ScimError::not_found(format!("{number} is not in this account's inventory"))
         })?;
         if row.user_id.is_some() || !tx.delete_phone_number(account_id, &number).await? {
-            return Err(ScimError::new(
-                409,
-                None,
-                format!("{number} is assigned to a user; release it first"),
-            )
+            return Err(ScimError::conflict(format!(
+                "{number} is assigned to a user; release it first"
+            ))
             .into());
         }
         audit::record(

@@ -263,13 +263,9 @@ impl Provisioner {
                 }
             }
             other => {
-                return Err(ScimError::new(
-                    409,
-                    None,
-                    format!(
+                return Err(ScimError::conflict(format!(
                         "this user's account status is '{other}': there is no pending invitation to resend"
-                    ),
-                )
+                    ))
                 .into());
             }
         };
@@ -457,11 +453,7 @@ impl Provisioner {
         let now = now_micros();
         let (status, account_status, mut moved) = match (invitation.kind.as_str(), accept) {
             ("welcome", false) => {
-                return Err(ScimError::new(
-                    409,
-                    None,
-                    "a welcome invitation cannot be declined; ignore the e-mail, or ask your administrator to remove the account",
-                )
+                return Err(ScimError::conflict("a welcome invitation cannot be declined; ignore the e-mail, or ask your administrator to remove the account")
                 .into());
             }
             (_, true) => ("accepted", "active", 0),
@@ -541,11 +533,7 @@ impl Provisioner {
                 .count_active_with_role(from_account, &old.account_role)
                 .await?;
             if super_admins <= 1 {
-                return Err(ScimError::new(
-                    409,
-                    None,
-                    "your profile is the last super-admin of its current account: make someone else super-admin there before moving",
-                )
+                return Err(ScimError::conflict("your profile is the last super-admin of its current account: make someone else super-admin there before moving")
                 .into());
             }
         }

@@ -95,6 +95,13 @@ impl ScimError {
         Self::new(409, Some(ScimType::Uniqueness), detail)
     }
 
+    /// `409` without a `scimType`: the request conflicts with the state of the resource (the
+    /// last super-admin, a range with no free number, something still in use), not with a
+    /// unique value (that is [`ScimError::uniqueness`]).
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(409, None, detail)
+    }
+
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(404, None, detail)
     }

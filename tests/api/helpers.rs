@@ -142,6 +142,23 @@ async fn spawn_configured(
     start_app(database_url, rate_limit, smtp_url, true).await
 }
 
+static TEST_LOG: Once = Once::new();
+
+/// The servers' logs are silent in tests unless `TEST_LOG` is set (`TEST_LOG=1 cargo test …`);
+/// `RUST_LOG` then filters them as it does for `serve` (default `info`).
+fn init_test_log() {
+    TEST_LOG.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
 /// Starts an app on `database_url`; `bootstrap` creates the default account and its token
 /// (the database must then be empty), else the app's token is a new one for "default".
 pub async fn start_app(
@@ -150,6 +167,7 @@ pub async fn start_app(
     smtp_url: Option<String>,
     bootstrap: bool,
 ) -> Option<TestApp> {
+    init_test_log();
     let mail_dir = std::env::temp_dir().join(format!("switchboard-mail-{}", Uuid::new_v4()));
     let config = ServeConfig {
         listen: "127.0.0.1:0".into(),
