@@ -175,6 +175,7 @@ impl Provisioner {
         })
     }
 
+    #[tracing::instrument(name = "create_user", skip_all, fields(account = %ctx.principal.account_id))]
     pub async fn create_user(
         &self,
         ctx: &Context,
@@ -279,6 +280,7 @@ impl Provisioner {
             .is_some_and(|a| projection.wants(None, a))
     }
 
+    #[tracing::instrument(name = "get_user", skip_all, fields(account = %ctx.principal.account_id, user = %id))]
     pub async fn get_user(
         &self,
         ctx: &Context,
@@ -305,6 +307,7 @@ impl Provisioner {
         })
     }
 
+    #[tracing::instrument(name = "list_users", skip_all, fields(account = %ctx.principal.account_id))]
     pub async fn list_users(
         &self,
         ctx: &Context,
@@ -357,6 +360,7 @@ impl Provisioner {
         })
     }
 
+    #[tracing::instrument(name = "replace_user", skip_all, fields(account = %ctx.principal.account_id, user = %id))]
     pub async fn replace_user(
         &self,
         ctx: &Context,
@@ -371,6 +375,7 @@ impl Provisioner {
         .await
     }
 
+    #[tracing::instrument(name = "patch_user", skip_all, fields(account = %ctx.principal.account_id, user = %id))]
     pub async fn patch_user(
         &self,
         ctx: &Context,
@@ -565,6 +570,7 @@ impl Provisioner {
         Ok(record)
     }
 
+    #[tracing::instrument(name = "delete_user", skip_all, fields(account = %ctx.principal.account_id, user = %id))]
     pub async fn delete_user(
         &self,
         ctx: &Context,
