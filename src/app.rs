@@ -93,7 +93,7 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let store = self.state.provisioner.store.clone();
+        let store = self.state.provisioner.store().clone();
         let janitor = tokio::spawn(purge_periodically(self.state.provisioner.clone()));
         let (stop_mail, stop) = tokio::sync::watch::channel(false);
         let mail = tokio::spawn(mail::worker::run(store.clone(), self.mail, stop));
@@ -117,7 +117,7 @@ async fn purge_periodically(provisioner: crate::provisioning::Provisioner) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
         every.tick().await;
-        if let Err(e) = provisioner.store.refresh_statistics().await {
+        if let Err(e) = provisioner.store().refresh_statistics().await {
             tracing::warn!(error = %e, "refreshing the query planner's statistics failed; will retry");
         }
         match provisioner.purge_deleted_users().await {

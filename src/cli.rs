@@ -499,7 +499,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None => format!("http://{}", app.address()),
     };
     if let Some(token) =
-        accounts::bootstrap(&state.provisioner.store, &state.provisioner.keys).await?
+        accounts::bootstrap(state.provisioner.store(), state.provisioner.keys()).await?
     {
         println!("Switchboard created account \"default\" on this empty database.");
         println!("Its super-admin token (shown once; keep it safe):");

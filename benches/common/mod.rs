@@ -276,8 +276,8 @@ pub async fn start(options: &Options) -> (Bench, Store, &'static str) {
     };
     let app = Application::build(config).await.unwrap();
     let base = format!("http://{}/scim/v2", app.address());
-    let store = app.state().provisioner.store.clone();
-    let keys = app.state().provisioner.keys.clone();
+    let store = app.state().provisioner.store().clone();
+    let keys = app.state().provisioner.keys().clone();
     tokio::spawn(app.run(std::future::pending()));
     let token = accounts::bootstrap(&store, &keys).await.unwrap().unwrap();
     (

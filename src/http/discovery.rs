@@ -82,7 +82,7 @@ fn whole_list(items: Vec<Value>) -> Response {
 async fn resource_types(State(state): State<AppState>, Caller(ctx): Caller) -> Response {
     let items: Vec<Value> = state
         .provisioner
-        .registry
+        .registry()
         .resource_types()
         .iter()
         .map(|rt| located(&rt.representation, &ctx.scim_base))
@@ -97,7 +97,7 @@ async fn resource_type(
 ) -> Result<Response, ApiError> {
     let rt = state
         .provisioner
-        .registry
+        .registry()
         .resource_types()
         .iter()
         .find(|rt| rt.id == id)
@@ -113,7 +113,7 @@ async fn resource_type(
 async fn schemas(State(state): State<AppState>, Caller(ctx): Caller) -> Response {
     let items: Vec<Value> = state
         .provisioner
-        .registry
+        .registry()
         .schemas()
         .iter()
         .map(|s| located(&s.representation, &ctx.scim_base))
@@ -128,7 +128,7 @@ async fn schema(
 ) -> Result<Response, ApiError> {
     let schema = state
         .provisioner
-        .registry
+        .registry()
         .schemas()
         .iter()
         .find(|s| s.id == id)

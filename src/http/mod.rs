@@ -305,7 +305,7 @@ impl ProjectionParams {
 
     pub fn parse(&self, state: &AppState, rt: &ResourceType) -> Result<Projection, ScimError> {
         Projection::parse(
-            &state.provisioner.registry,
+            state.provisioner.registry(),
             rt,
             self.attributes.as_deref(),
             self.excluded_attributes.as_deref(),
@@ -320,7 +320,7 @@ fn projection(
     excluded: &Option<Value>,
 ) -> Result<Projection, ScimError> {
     Projection::parse(
-        &state.provisioner.registry,
+        state.provisioner.registry(),
         rt,
         attribute_list(attributes)?.as_deref(),
         attribute_list(excluded)?.as_deref(),

@@ -1,9 +1,31 @@
-//! The one way every change is recorded: an event appended in the change's own transaction.
+//! The one way every change is recorded (an event appended in the change's own transaction),
+//! and the one way it is read back.
 
 use serde_json::Value;
 
-use super::Context;
-use crate::store::{AuditEvent, StoreError, Tx};
+use super::{Context, Provisioner, Result};
+use crate::scim::error::ScimError;
+use crate::store::{AuditEvent, AuditQuery, AuditRecord, StoreError, Tx};
+
+impl Provisioner {
+    /// The account's events matching `query`, newest first: for super-admins (and the
+    /// operator) only.
+    pub async fn audit_events(
+        &self,
+        ctx: &Context,
+        query: &AuditQuery,
+    ) -> Result<Vec<AuditRecord>> {
+        if !ctx.principal.actor.is_super_admin() {
+            return Err(
+                ScimError::forbidden("reading the audit trail needs a super-admin token").into(),
+            );
+        }
+        let mut read = self.store.read().await?;
+        let events = read.audit_events(ctx.principal.account_id, query).await?;
+        read.commit().await?;
+        Ok(events)
+    }
+}
 
 /// Appends an audit event for a change made by the request of `ctx`.
 pub async fn record(

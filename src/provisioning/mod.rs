@@ -188,10 +188,10 @@ impl Default for Settings {
 /// platform settings.
 #[derive(Debug, Clone)]
 pub struct Provisioner {
-    pub store: Store,
-    pub registry: Arc<Registry>,
-    pub keys: Keys,
-    pub settings: Settings,
+    store: Store,
+    registry: Arc<Registry>,
+    keys: Keys,
+    settings: Settings,
     tokens: tokens::TokenCache,
     extensions: extensions::ExtensionAllocator,
 }
@@ -206,6 +206,20 @@ impl Provisioner {
             tokens: tokens::TokenCache::default(),
             extensions: extensions::ExtensionAllocator::default(),
         }
+    }
+
+    /// The database (for the server's lifecycle: readiness, statistics, shutdown).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The signing key (to issue tokens).
+    pub fn keys(&self) -> &Keys {
+        &self.keys
     }
 
     /// Verifies a bearer token (see [`tokens::verify`] for how fresh the revocation check is).

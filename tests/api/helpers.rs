@@ -185,8 +185,8 @@ pub async fn start_app(
     };
     let app = Application::build(config).await.expect("build app");
     let base = format!("http://{}", app.address());
-    let store = app.state().provisioner.store.clone();
-    let keys = app.state().provisioner.keys.clone();
+    let store = app.state().provisioner.store().clone();
+    let keys = app.state().provisioner.keys().clone();
     tokio::spawn(app.run(std::future::pending()));
     let token = if bootstrap {
         accounts::bootstrap(&store, &keys)
