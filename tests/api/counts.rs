@@ -45,30 +45,7 @@ crate::on_both_backends!(
 
 /// An admin API call (`/admin/v1{path}`) with the bootstrap (super-admin) token.
 async fn admin(app: &TestApp, method: Method, path: &str, body: Option<&Value>) -> Reply {
-    let mut request = app
-        .client
-        .request(method, format!("{}/admin/v1{path}", app.base))
-        .bearer_auth(&app.token);
-    if let Some(body) = body {
-        request = request
-            .header("content-type", "application/json")
-            .body(body.to_string());
-    }
-    let response = request.send().await.expect("request");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let text = response.text().await.expect("body");
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    };
-    assert_ne!(status.as_u16(), 500, "the server answered 500: {body}");
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    app.admin_as(&app.token, method, path, body).await
 }
 
 #[track_caller]

@@ -76,30 +76,7 @@ async fn admin_as(
     path: &str,
     body: Option<&Value>,
 ) -> Reply {
-    let mut request = app
-        .client
-        .request(method, format!("{}/admin/v1{path}", app.base))
-        .bearer_auth(token);
-    if let Some(body) = body {
-        request = request
-            .header("content-type", "application/json")
-            .body(body.to_string());
-    }
-    let response = request.send().await.expect("request");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let text = response.text().await.expect("body");
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    };
-    assert_ne!(status.as_u16(), 500, "the server answered 500: {body}");
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    app.admin_as(token, method, path, body).await
 }
 
 /// An admin API call with the bootstrap (super-admin) token.

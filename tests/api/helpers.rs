@@ -260,21 +260,28 @@ impl TestApp {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let response = request.send().await.expect("request");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response.text().await.expect("body");
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        assert_ne!(status.as_u16(), 500, "the server answered 500: {body}");
-        Reply {
-            status,
-            headers,
-            body,
+        read_reply(request.send().await.expect("request")).await
+    }
+
+    /// A call to the admin API (`/admin/v1{path}`) with `token`, the body sent as
+    /// `application/json`.
+    pub async fn admin_as(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, format!("{}/admin/v1{path}", self.base))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
         }
+        read_reply(request.send().await.expect("request")).await
     }
 
     pub async fn get(&self, path: &str) -> Reply {
@@ -412,4 +419,23 @@ pub fn member_ids(group: &Value) -> Vec<String> {
         .unwrap_or_default();
     ids.sort();
     ids
+}
+
+/// The status, headers and body (JSON, else text, else null) of a response; a `500` fails the
+/// test wherever it comes from.
+pub async fn read_reply(response: reqwest::Response) -> Reply {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    assert_ne!(status.as_u16(), 500, "the server answered 500: {body}");
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
