@@ -61,7 +61,7 @@ pub async fn run(store: Store, config: WorkerConfig, mut stop: watch::Receiver<b
 /// write lock. The outcomes of a round are recorded in one transaction after the deliveries; a
 /// crash in between leaves the round's mails claimed, and they go out again once the lease ends
 /// (at least once, as ever).
-#[tracing::instrument(name = "mail.round", skip_all)]
+#[tracing::instrument(name = "mail.round", level = "debug", skip_all)]
 pub async fn round(store: &Store, config: &WorkerConfig) -> Result<usize, StoreError> {
     if !store.outbox_due(now_micros()).await? {
         return Ok(0);

@@ -233,7 +233,7 @@ impl Provisioner {
     }
 
     /// `POST /admin/v1/users/{id}/invitations`: a new link (the old one stops working), counted.
-    #[tracing::instrument(name = "resend_invitation", skip_all, fields(account = %ctx.principal.account_id, user = %id))]
+    #[tracing::instrument(name = "resend_invitation", level = "debug", skip_all, fields(account = %ctx.principal.account_id, user = %id))]
     pub async fn resend_invitation(&self, ctx: &Context, id: &str) -> Result<Value> {
         let uuid = super::parse_id(id, "User")?;
         let account_id = ctx.principal.account_id;
@@ -570,7 +570,7 @@ impl Provisioner {
     }
 
     /// Marks pending invitations past their expiry as expired, each with an audit event.
-    #[tracing::instrument(name = "expire_invitations", skip_all)]
+    #[tracing::instrument(name = "expire_invitations", level = "debug", skip_all)]
     pub async fn expire_invitations(&self) -> Result<usize> {
         if !self.store.invitations_expired(now_micros()).await? {
             return Ok(0);

@@ -66,7 +66,7 @@ impl Provisioner {
     }
 
     /// Brings a soft-deleted user back.
-    #[tracing::instrument(name = "restore_user", skip_all, fields(account = %ctx.principal.account_id, user = %id))]
+    #[tracing::instrument(name = "restore_user", level = "debug", skip_all, fields(account = %ctx.principal.account_id, user = %id))]
     pub async fn restore_user(&self, ctx: &Context, id: &str) -> Result<Rendered> {
         self.retrying_extension_races(ctx.principal.account_id, || self.try_restore_user(ctx, id))
             .await
@@ -167,7 +167,7 @@ impl Provisioner {
     /// Ends the quarantine of inactive users whose hold ran out: their extension becomes free
     /// and their number goes to the 72-hour pool, each change audited. Run periodically by the
     /// server; a user reactivated later gets the next free extension.
-    #[tracing::instrument(name = "release_expired_holds", skip_all)]
+    #[tracing::instrument(name = "release_expired_holds", level = "debug", skip_all)]
     pub async fn release_expired_holds(&self) -> Result<usize> {
         let now = now_micros();
         let due = {
@@ -234,7 +234,7 @@ impl Provisioner {
     }
 
     /// Purges soft-deleted users past their window; run periodically by the server.
-    #[tracing::instrument(name = "purge_deleted_users", skip_all)]
+    #[tracing::instrument(name = "purge_deleted_users", level = "debug", skip_all)]
     pub async fn purge_deleted_users(&self) -> Result<u64> {
         if !self.store.deleted_users_to_purge(now_micros()).await? {
             return Ok(0);

@@ -169,7 +169,7 @@ fn plan<R: Listed>(
 impl Tx {
     /// One page of `R` in the account, the total number of matches, and the cursor key of the
     /// next page.
-    #[tracing::instrument(name = "store.list", skip_all, fields(account = %account_id, resource = R::RESOURCE_TYPE))]
+    #[tracing::instrument(name = "store.list", level = "debug", skip_all, fields(account = %account_id, resource = R::RESOURCE_TYPE))]
     pub async fn list<R: Listed>(
         &mut self,
         registry: &Registry,

@@ -89,7 +89,7 @@ fn email_rows(doc: &Map<String, Value>) -> Vec<EmailRow> {
 }
 
 impl Tx {
-    #[tracing::instrument(name = "store.insert_user", skip_all, fields(account = %user.account_id, user = %user.id))]
+    #[tracing::instrument(name = "store.insert_user", level = "debug", skip_all, fields(account = %user.account_id, user = %user.id))]
     pub async fn insert_user(&mut self, user: &UserRecord) -> Result<(), StoreError> {
         on_conn!(self, |conn| {
             sqlx::query(
@@ -162,7 +162,7 @@ impl Tx {
 
     /// Writes a changed user whose row this transaction has locked; bumps nothing itself: the
     /// caller sets `version` and `last_modified`.
-    #[tracing::instrument(name = "store.update_user", skip_all, fields(account = %user.account_id, user = %user.id))]
+    #[tracing::instrument(name = "store.update_user", level = "debug", skip_all, fields(account = %user.account_id, user = %user.id))]
     pub async fn update_user(&mut self, user: &UserRecord) -> Result<(), StoreError> {
         let updated = on_conn!(self, |conn| {
             sqlx::query(
@@ -465,7 +465,7 @@ impl Listed for UserViewRow {
 
 impl Tx {
     /// What user `$2`'s representation shows besides its row, in one statement.
-    #[tracing::instrument(name = "store.user_extras", skip_all, fields(account = %account_id, user = %id))]
+    #[tracing::instrument(name = "store.user_extras", level = "debug", skip_all, fields(account = %account_id, user = %id))]
     pub async fn user_extras(
         &mut self,
         account_id: Uuid,
@@ -497,7 +497,7 @@ impl Tx {
 impl super::Store {
     /// A user and what its representation shows, in one statement and outside any transaction
     /// (one statement reads one snapshot).
-    #[tracing::instrument(name = "store.user_view", skip_all, fields(account = %account_id, user = %id))]
+    #[tracing::instrument(name = "store.user_view", level = "debug", skip_all, fields(account = %account_id, user = %id))]
     pub async fn user_view(
         &self,
         account_id: Uuid,

@@ -331,7 +331,7 @@ impl Provisioner {
         Ok(())
     }
 
-    #[tracing::instrument(name = "create_group", skip_all, fields(account = %ctx.principal.account_id))]
+    #[tracing::instrument(name = "create_group", level = "debug", skip_all, fields(account = %ctx.principal.account_id))]
     pub async fn create_group(
         &self,
         ctx: &Context,
@@ -393,7 +393,7 @@ impl Provisioner {
         Ok(rendered)
     }
 
-    #[tracing::instrument(name = "get_group", skip_all, fields(account = %ctx.principal.account_id, group = %id))]
+    #[tracing::instrument(name = "get_group", level = "debug", skip_all, fields(account = %ctx.principal.account_id, group = %id))]
     pub async fn get_group(
         &self,
         ctx: &Context,
@@ -414,7 +414,7 @@ impl Provisioner {
         Ok(rendered)
     }
 
-    #[tracing::instrument(name = "list_groups", skip_all, fields(account = %ctx.principal.account_id))]
+    #[tracing::instrument(name = "list_groups", level = "debug", skip_all, fields(account = %ctx.principal.account_id))]
     pub async fn list_groups(
         &self,
         ctx: &Context,
@@ -460,7 +460,7 @@ impl Provisioner {
         })
     }
 
-    #[tracing::instrument(name = "replace_group", skip_all, fields(account = %ctx.principal.account_id, group = %id))]
+    #[tracing::instrument(name = "replace_group", level = "debug", skip_all, fields(account = %ctx.principal.account_id, group = %id))]
     pub async fn replace_group(
         &self,
         ctx: &Context,
@@ -537,7 +537,7 @@ impl Provisioner {
     /// Applies a PATCH. Returns the new version, and the rendered group only when the caller
     /// asked for attributes (otherwise the HTTP layer answers 204), so a membership change never
     /// reads the member list.
-    #[tracing::instrument(name = "patch_group", skip_all, fields(account = %ctx.principal.account_id, group = %id))]
+    #[tracing::instrument(name = "patch_group", level = "debug", skip_all, fields(account = %ctx.principal.account_id, group = %id))]
     pub async fn patch_group(
         &self,
         ctx: &Context,
@@ -691,7 +691,7 @@ impl Provisioner {
         Ok(record)
     }
 
-    #[tracing::instrument(name = "delete_group", skip_all, fields(account = %ctx.principal.account_id, group = %id))]
+    #[tracing::instrument(name = "delete_group", level = "debug", skip_all, fields(account = %ctx.principal.account_id, group = %id))]
     pub async fn delete_group(
         &self,
         ctx: &Context,

@@ -175,7 +175,7 @@ impl Provisioner {
         })
     }
 
-    #[tracing::instrument(name = "create_user", skip_all, fields(account = %ctx.principal.account_id))]
+    #[tracing::instrument(name = "create_user", level = "debug", skip_all, fields(account = %ctx.principal.account_id))]
     pub async fn create_user(
         &self,
         ctx: &Context,
@@ -280,7 +280,7 @@ impl Provisioner {
             .is_some_and(|a| projection.wants(None, a))
     }
 
-    #[tracing::instrument(name = "get_user", skip_all, fields(account = %ctx.principal.account_id, user = %id))]
+    #[tracing::instrument(name = "get_user", level = "debug", skip_all, fields(account = %ctx.principal.account_id, user = %id))]
     pub async fn get_user(
         &self,
         ctx: &Context,
@@ -307,7 +307,7 @@ impl Provisioner {
         })
     }
 
-    #[tracing::instrument(name = "list_users", skip_all, fields(account = %ctx.principal.account_id))]
+    #[tracing::instrument(name = "list_users", level = "debug", skip_all, fields(account = %ctx.principal.account_id))]
     pub async fn list_users(
         &self,
         ctx: &Context,
@@ -360,7 +360,7 @@ impl Provisioner {
         })
     }
 
-    #[tracing::instrument(name = "replace_user", skip_all, fields(account = %ctx.principal.account_id, user = %id))]
+    #[tracing::instrument(name = "replace_user", level = "debug", skip_all, fields(account = %ctx.principal.account_id, user = %id))]
     pub async fn replace_user(
         &self,
         ctx: &Context,
@@ -375,7 +375,7 @@ impl Provisioner {
         .await
     }
 
-    #[tracing::instrument(name = "patch_user", skip_all, fields(account = %ctx.principal.account_id, user = %id))]
+    #[tracing::instrument(name = "patch_user", level = "debug", skip_all, fields(account = %ctx.principal.account_id, user = %id))]
     pub async fn patch_user(
         &self,
         ctx: &Context,
@@ -570,7 +570,7 @@ impl Provisioner {
         Ok(record)
     }
 
-    #[tracing::instrument(name = "delete_user", skip_all, fields(account = %ctx.principal.account_id, user = %id))]
+    #[tracing::instrument(name = "delete_user", level = "debug", skip_all, fields(account = %ctx.principal.account_id, user = %id))]
     pub async fn delete_user(
         &self,
         ctx: &Context,
